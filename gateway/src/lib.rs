@@ -1,0 +1,8 @@
+//! The MSSanté relay gateway: configuration, start-up and the message pipeline.
+//!
+//! The `gateway` binary (`main.rs`) is a thin CLI over this library so that tests can use the
+//! same code.
+
+pub mod config;
+pub mod logging;
+pub mod serve;

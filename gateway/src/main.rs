@@ -1,0 +1,115 @@
+//! `gateway` — the MSSanté relay gateway's command line.
+//!
+//! Exit codes: 0 success, 1 runtime failure (port in use, spool unusable, …), 2 invalid
+//! configuration or command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gateway::config::{Config, ConfigErrors};
+use gateway::{logging, serve};
+
+/// Exit code for a configuration that cannot be used (clap also uses 2 for usage errors).
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for a failure while running.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "MSSanté relay gateway feeding the DMP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: SMTP listeners and everything behind them, until SIGTERM or SIGINT.
+    Run(ConfigArgs),
+    /// Validate the configuration and the files it names, then exit.
+    CheckConfig(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Configuration file; relative paths inside it resolve against its directory.
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        default_value = "config/gateway.toml"
+    )]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(&args.config),
+        Command::CheckConfig(args) => check_config(&args.config),
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let config = match load(file) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(errors) = serve::prepare(&config) {
+        return config_failure(&errors);
+    }
+    println!("configuration OK");
+    println!("{}", config.listeners_summary());
+    ExitCode::SUCCESS
+}
+
+fn run(file: &std::path::Path) -> ExitCode {
+    let config = match load(file) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(error) = logging::init(&config.logging) {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let prepared = match serve::prepare(&config) {
+        Ok(prepared) => prepared,
+        Err(errors) => return config_failure(&errors),
+    };
+    tracing::info!(
+        config = %config.file.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "starting"
+    );
+    match serve_blocking(config, prepared) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "gateway failed");
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn serve_blocking(config: Config, prepared: serve::Prepared) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve::run(config, prepared))?;
+    Ok(())
+}
+
+fn load(file: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(file).map_err(|errors| config_failure(&errors))
+}
+
+fn config_failure(errors: &ConfigErrors) -> ExitCode {
+    eprintln!("{errors}");
+    ExitCode::from(EXIT_CONFIG)
+}

@@ -1,0 +1,103 @@
+//! Loading what the configuration points to — TLS identity, client CAs and CRLs, whitelist —
+//! so that a bad file is found by `check-config` and before any socket is opened.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use smtp_in::tls::{TlsSettings, server_config};
+use smtp_in::whitelist::Whitelist;
+
+use crate::config::{Config, ConfigErrors, ConfigProblem, TlsFiles};
+
+/// The loaded material the listeners are built from.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// One rustls configuration per value of `require_client_certificate` in use.
+    tls: HashMap<bool, Arc<rustls::ServerConfig>>,
+    /// The whitelist, when a listener enforces it.
+    whitelist: Option<Arc<Whitelist>>,
+}
+
+impl Prepared {
+    /// The TLS configuration for a listener with this client-certificate requirement.
+    pub fn tls(&self, require_client_certificate: bool) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.get(&require_client_certificate).cloned()
+    }
+
+    /// The loaded whitelist, if the configuration names one.
+    pub fn whitelist(&self) -> Option<&Arc<Whitelist>> {
+        self.whitelist.as_ref()
+    }
+}
+
+/// Loads every file the configuration names; all problems are reported together, by key.
+pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
+    // Builders panic when more than one rustls provider is compiled in and none is chosen;
+    // choosing ours explicitly makes that impossible. An error only means one is installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let mut problems = Vec::new();
+    let mut tls = HashMap::new();
+    for listener in &config.listeners {
+        let require = listener.require_client_certificate;
+        if tls.contains_key(&require) {
+            continue;
+        }
+        match server_config(&tls_settings(&config.tls, require)) {
+            Ok(server) => {
+                tls.insert(require, server);
+            }
+            Err(error) => {
+                problems.push(ConfigProblem::Unusable {
+                    key: "tls".to_owned(),
+                    message: error_chain(&error),
+                });
+                // The same files fail the same way for the other variant; report once.
+                break;
+            }
+        }
+    }
+
+    let mut whitelist = None;
+    if let Some(files) = &config.whitelist {
+        match Whitelist::load(&files.file, files.checksum_file.as_deref()) {
+            Ok(list) => whitelist = Some(Arc::new(list)),
+            Err(error) => problems.push(ConfigProblem::Unusable {
+                key: "whitelist.file".to_owned(),
+                message: error_chain(&error),
+            }),
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(Prepared { tls, whitelist })
+    } else {
+        Err(ConfigErrors::new(config.file.clone(), problems))
+    }
+}
+
+fn tls_settings(files: &TlsFiles, require_client_certificate: bool) -> TlsSettings {
+    TlsSettings {
+        certificate_chain: files.certificate.clone(),
+        private_key: files.private_key.clone(),
+        client_ca_bundle: files.client_ca_bundle.clone(),
+        crl_files: files.crl_files.clone(),
+        require_client_certificate,
+    }
+}
+
+/// The error and its sources on one line, since the reader sees no backtrace.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // thiserror messages often already embed their source; do not repeat it.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
