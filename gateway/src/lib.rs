@@ -6,3 +6,5 @@
 pub mod config;
 pub mod logging;
 pub mod serve;
+pub mod smime;
+pub mod trust;

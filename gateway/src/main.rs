@@ -1,7 +1,7 @@
 //! `gateway` — the MSSanté relay gateway's command line.
 //!
-//! Exit codes: 0 success, 1 runtime failure (port in use, spool unusable, …), 2 invalid
-//! configuration or command line.
+//! Exit codes: 0 success, 1 runtime failure (port in use, spool unusable, …) or, for
+//! `certs check`, a certificate trusted for nothing; 2 invalid configuration or command line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +33,24 @@ enum Command {
     Run(ConfigArgs),
     /// Validate the configuration and the files it names, then exit.
     CheckConfig(ConfigArgs),
+    /// Certificate diagnostics under the configured trust.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Say whether a certificate (PEM: leaf first, then any intermediates) is trusted for S/MIME
+    /// signing and for TLS client use, and if not, exactly why. Exit 0 when trusted for either use.
+    Check {
+        /// The certificate file.
+        #[arg(value_name = "CERT.pem")]
+        cert: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +70,25 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(&args.config),
         Command::CheckConfig(args) => check_config(&args.config),
+        Command::Certs {
+            command: CertsCommand::Check { cert, config },
+        } => certs_check(&cert, &config.config),
+    }
+}
+
+fn certs_check(cert: &std::path::Path, file: &std::path::Path) -> ExitCode {
+    let config = match load(file) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match gateway::trust::cli::run_certs_check(cert, &config.trust, &config.smime, &config.directory)
+    {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }
 

@@ -19,6 +19,11 @@ pub(crate) struct RawConfig {
     pub whitelist: Option<RawWhitelist>,
     pub limits: Option<RawLimits>,
     pub logging: Option<RawLogging>,
+    /// `[smime]`: deserialized straight into the S/MIME module's own type (it validates its files
+    /// when the verifier is built, in `serve::prepare`).
+    pub smime: Option<crate::smime::SmimeConfig>,
+    /// `[trust]`: likewise owned by the trust module.
+    pub trust: Option<crate::trust::TrustConfig>,
 }
 
 /// `[server]`.

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use smtp_in::limits::Limits;
 
+use crate::smime::SmimeConfig;
+use crate::trust::TrustConfig;
+
 /// The gateway's configuration, valid as a whole.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,6 +25,12 @@ pub struct Config {
     pub limits: Limits,
     /// `[logging]`.
     pub logging: LoggingSettings,
+    /// `[smime]`: decryption identity and per-sender-domain signature policy.
+    pub smime: SmimeConfig,
+    /// `[trust]`: trust anchors, CRLs and the algorithm policy for signers.
+    pub trust: TrustConfig,
+    /// The configuration file's directory, against which the `[smime]` and `[trust]` paths resolve.
+    pub directory: PathBuf,
 }
 
 /// `[server]`: identity and on-disk state.

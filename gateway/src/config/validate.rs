@@ -60,6 +60,9 @@ pub(crate) fn validate(
         whitelist,
         limits,
         logging: logging?,
+        smime: raw.smime.unwrap_or_default(),
+        trust: raw.trust.unwrap_or_default(),
+        directory: base.to_path_buf(),
     })
 }
 

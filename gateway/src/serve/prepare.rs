@@ -1,5 +1,6 @@
-//! Loading what the configuration points to — TLS identity, client CAs and CRLs, whitelist —
-//! so that a bad file is found by `check-config` and before any socket is opened.
+//! Loading what the configuration points to — TLS identity, client CAs and CRLs, whitelist,
+//! S/MIME decryption identity and signer trust — so that a bad file is found by `check-config`
+//! and before any socket is opened.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use smtp_in::tls::{TlsSettings, server_config};
 use smtp_in::whitelist::Whitelist;
 
 use crate::config::{Config, ConfigErrors, ConfigProblem, TlsFiles};
+use crate::smime::SmimeVerifier;
 
 /// The loaded material the listeners are built from.
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ pub struct Prepared {
     tls: HashMap<bool, Arc<rustls::ServerConfig>>,
     /// The whitelist, when a listener enforces it.
     whitelist: Option<Arc<Whitelist>>,
+    /// The S/MIME verifier built from `[smime]` and `[trust]`.
+    smime: Arc<SmimeVerifier>,
 }
 
 impl Prepared {
@@ -27,6 +31,11 @@ impl Prepared {
     /// The loaded whitelist, if the configuration names one.
     pub fn whitelist(&self) -> Option<&Arc<Whitelist>> {
         self.whitelist.as_ref()
+    }
+
+    /// The S/MIME verifier (decryption key, trust anchors, CRLs, sender policies).
+    pub fn smime(&self) -> &Arc<SmimeVerifier> {
+        &self.smime
     }
 }
 
@@ -69,10 +78,25 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
         }
     }
 
-    if problems.is_empty() {
-        Ok(Prepared { tls, whitelist })
-    } else {
-        Err(ConfigErrors::new(config.file.clone(), problems))
+    let smime = match SmimeVerifier::from_config(&config.smime, &config.trust, &config.directory) {
+        Ok(verifier) => Some(Arc::new(verifier)),
+        Err(error) => {
+            // The error names its own key (`trust.anchors`, `smime.decryption_key`, ...).
+            problems.push(ConfigProblem::Unusable {
+                key: "smime/trust".to_owned(),
+                message: error_chain(&error),
+            });
+            None
+        }
+    };
+
+    match smime {
+        Some(smime) if problems.is_empty() => Ok(Prepared {
+            tls,
+            whitelist,
+            smime,
+        }),
+        _ => Err(ConfigErrors::new(config.file.clone(), problems)),
     }
 }
 
