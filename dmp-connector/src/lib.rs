@@ -1,4 +1,6 @@
-//! DMP connector: the deposit queue, the IHE XDS.b (ITI-41) client and the `dmp-sim` simulator.
+//! DMP connector: the types the gateway hands over for deposit in the DMP.
 //!
-//! Nothing is built here yet: the crate holds its place in the workspace so that the gateway's
-//! dependency direction (`gateway` → `dmp-connector`) is fixed from the start.
+//! Only the deposit request types exist so far ([`deposit`]); the queue, the IHE XDS.b
+//! (ITI-41) client and the `dmp-sim` simulator will live here too.
+
+pub mod deposit;

@@ -4,6 +4,8 @@
 //! same code.
 
 pub mod config;
+pub mod documents;
+pub mod ins;
 pub mod logging;
 pub mod serve;
 pub mod smime;

@@ -24,6 +24,8 @@ pub(crate) struct RawConfig {
     pub smime: Option<crate::smime::SmimeConfig>,
     /// `[trust]`: likewise owned by the trust module.
     pub trust: Option<crate::trust::TrustConfig>,
+    /// `[documents]`: owned by the documents module.
+    pub documents: Option<crate::documents::DocumentPolicy>,
 }
 
 /// `[server]`.

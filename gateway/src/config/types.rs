@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use smtp_in::limits::Limits;
 
+use crate::documents::DocumentPolicy;
 use crate::smime::SmimeConfig;
 use crate::trust::TrustConfig;
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub smime: SmimeConfig,
     /// `[trust]`: trust anchors, CRLs and the algorithm policy for signers.
     pub trust: TrustConfig,
+    /// `[documents]`: extraction limits and the INS environment.
+    pub documents: DocumentPolicy,
     /// The configuration file's directory, against which the `[smime]` and `[trust]` paths resolve.
     pub directory: PathBuf,
 }

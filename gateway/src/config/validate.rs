@@ -62,6 +62,7 @@ pub(crate) fn validate(
         logging: logging?,
         smime: raw.smime.unwrap_or_default(),
         trust: raw.trust.unwrap_or_default(),
+        documents: raw.documents.unwrap_or_default(),
         directory: base.to_path_buf(),
     })
 }

@@ -1,0 +1,113 @@
+//! HL7 V3 timestamps (`YYYYMMDDhhmmss[.fff][+ZZZZ]`) to XDS DTM in UTC (`YYYYMMDDhhmmss`).
+//!
+//! XDS requires UTC; CDA headers carry local time with an offset (`+0100`). A timestamp
+//! without an offset is kept at its precision, as the IHE mapping does.
+
+/// Converts a CDA timestamp to an XDS UTC DTM, or `None` if it is not a timestamp.
+pub fn to_xds_utc(value: &str) -> Option<String> {
+    let value = value.trim();
+    let split = value.find(['+', '-']).unwrap_or(value.len());
+    let (local, offset) = value.split_at(split);
+    let local = local.split('.').next().unwrap_or(local);
+    if local.len() < 4 || local.len() > 14 || !local.len().is_multiple_of(2) {
+        return None;
+    }
+    if !local.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    if offset.is_empty() {
+        return Some(local.to_owned());
+    }
+    let sign: i64 = if offset.starts_with('-') { -1 } else { 1 };
+    let digits = &offset[1..];
+    if digits.len() != 4 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    // An offset only makes sense with at least hours and minutes; pad seconds to convert.
+    if local.len() < 12 {
+        return Some(local.to_owned());
+    }
+    let number =
+        |range: std::ops::Range<usize>| local.get(range).and_then(|s| s.parse::<i64>().ok());
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute) = (number(8..10)?, number(10..12)?);
+    let second = number(12..14).unwrap_or(0);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let offset_minutes =
+        sign * (digits[..2].parse::<i64>().ok()? * 60 + digits[2..].parse::<i64>().ok()?);
+    let total = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    let (days, seconds) = (total.div_euclid(86_400), total.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let utc = format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    );
+    Some(utc[..local.len().max(12)].to_owned())
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_xds_utc;
+
+    #[test]
+    fn converts_offsets_to_utc() {
+        assert_eq!(
+            to_xds_utc("20210401134745+0100").as_deref(),
+            Some("20210401124745")
+        );
+        assert_eq!(
+            to_xds_utc("20210101003000+0100").as_deref(),
+            Some("20201231233000")
+        );
+        assert_eq!(
+            to_xds_utc("202101040735+0100").as_deref(),
+            Some("202101040635")
+        );
+        assert_eq!(
+            to_xds_utc("20240228233000-0200").as_deref(),
+            Some("20240229013000")
+        );
+        assert_eq!(to_xds_utc("19790328").as_deref(), Some("19790328"));
+        assert_eq!(to_xds_utc("garbage"), None);
+    }
+}
