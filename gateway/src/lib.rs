@@ -3,9 +3,11 @@
 //! The `gateway` binary (`main.rs`) is a thin CLI over this library so that tests can use the
 //! same code.
 
+pub mod audit;
 pub mod config;
 pub mod documents;
 pub mod ins;
+pub mod ledger;
 pub mod logging;
 pub mod serve;
 pub mod smime;

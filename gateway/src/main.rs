@@ -1,13 +1,15 @@
 //! `gateway` — the MSSanté relay gateway's command line.
 //!
-//! Exit codes: 0 success, 1 runtime failure (port in use, spool unusable, …) or, for
-//! `certs check`, a certificate trusted for nothing; 2 invalid configuration or command line.
+//! Exit codes: 0 success; 1 runtime failure (port in use, spool unusable, …), a certificate
+//! trusted for nothing (`certs check`) or an integrity failure (`audit verify`); 2 invalid
+//! configuration or command line; 3 nothing found (`audit trace`/`patient`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use gateway::audit::AuditCommand;
 use gateway::config::{Config, ConfigErrors};
 use gateway::{logging, serve};
 
@@ -33,6 +35,13 @@ enum Command {
     Run(ConfigArgs),
     /// Validate the configuration and the files it names, then exit.
     CheckConfig(ConfigArgs),
+    /// Compliance audit of the integrity and traceability ledger.
+    Audit {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Certificate diagnostics under the configured trust.
     Certs {
         #[command(subcommand)]
@@ -70,9 +79,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(&args.config),
         Command::CheckConfig(args) => check_config(&args.config),
+        Command::Audit { config, command } => audit(&command, &config.config),
         Command::Certs {
             command: CertsCommand::Check { cert, config },
         } => certs_check(&cert, &config.config),
+    }
+}
+
+fn audit(command: &AuditCommand, file: &std::path::Path) -> ExitCode {
+    let config = match load(file) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match gateway::audit::run(command, &config.ledger, &config.directory) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -81,8 +105,12 @@ fn certs_check(cert: &std::path::Path, file: &std::path::Path) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    match gateway::trust::cli::run_certs_check(cert, &config.trust, &config.smime, &config.directory)
-    {
+    match gateway::trust::cli::run_certs_check(
+        cert,
+        &config.trust,
+        &config.smime,
+        &config.directory,
+    ) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(error) => {

@@ -26,7 +26,10 @@ fn signing_certificate_is_trusted_for_smime_only() {
     let (code, out) = check("smime/sign-hopital-a.pem");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("S/MIME signing: TRUSTED"), "{out}");
-    assert!(out.contains("TLS client authentication: NOT TRUSTED"), "{out}");
+    assert!(
+        out.contains("TLS client authentication: NOT TRUSTED"),
+        "{out}"
+    );
     assert!(out.contains("lacks clientAuth"), "{out}");
     assert!(
         out.contains("rfc822Name secretariat@hopital-a.mssante.test"),
@@ -56,7 +59,10 @@ fn each_bad_certificate_is_explained() {
     for (cert, reason) in cases {
         let (code, out) = check(cert);
         assert_eq!(code, 1, "{cert} must be trusted for nothing:\n{out}");
-        assert!(out.contains(reason), "{cert}: expected {reason:?} in\n{out}");
+        assert!(
+            out.contains(reason),
+            "{cert}: expected {reason:?} in\n{out}"
+        );
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct RawConfig {
     pub trust: Option<crate::trust::TrustConfig>,
     /// `[documents]`: owned by the documents module.
     pub documents: Option<crate::documents::DocumentPolicy>,
+    /// `[ledger]`: owned by the ledger module.
+    pub ledger: Option<crate::ledger::LedgerConfig>,
 }
 
 /// `[server]`.

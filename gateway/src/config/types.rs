@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use smtp_in::limits::Limits;
 
 use crate::documents::DocumentPolicy;
+use crate::ledger::LedgerConfig;
 use crate::smime::SmimeConfig;
 use crate::trust::TrustConfig;
 
@@ -32,7 +33,10 @@ pub struct Config {
     pub trust: TrustConfig,
     /// `[documents]`: extraction limits and the INS environment.
     pub documents: DocumentPolicy,
-    /// The configuration file's directory, against which the `[smime]` and `[trust]` paths resolve.
+    /// `[ledger]`: where the integrity and traceability ledger lives and how it is checkpointed.
+    pub ledger: LedgerConfig,
+    /// The configuration file's directory, against which the paths of the sections owned by their
+    /// modules (`[smime]`, `[trust]`, `[ledger]`) resolve.
     pub directory: PathBuf,
 }
 

@@ -63,6 +63,7 @@ pub(crate) fn validate(
         smime: raw.smime.unwrap_or_default(),
         trust: raw.trust.unwrap_or_default(),
         documents: raw.documents.unwrap_or_default(),
+        ledger: raw.ledger.unwrap_or_default(),
         directory: base.to_path_buf(),
     })
 }

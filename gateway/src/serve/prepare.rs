@@ -90,6 +90,13 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
         }
     };
 
+    if let Err(error) = config.ledger.validate() {
+        problems.push(ConfigProblem::Unusable {
+            key: "ledger".to_owned(),
+            message: error_chain(&error),
+        });
+    }
+
     match smime {
         Some(smime) if problems.is_empty() => Ok(Prepared {
             tls,
