@@ -4,6 +4,7 @@
 //! same code.
 
 pub mod audit;
+mod calendar;
 pub mod config;
 pub mod documents;
 pub mod ins;

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::calendar::{civil_from_days, days_from_civil};
 use crate::ledger::encoding;
 use crate::ledger::entry::{CertIdentity, Entry};
 use crate::ledger::merkle::leaf_hash;
@@ -75,30 +76,6 @@ pub fn parse_time(text: &str) -> Option<u64> {
         ms += ((h * 60 + m - offset_minutes) * 60 + s) * 1000 + millis;
     }
     u64::try_from(ms).ok()
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 fn cert_json(cert: &Option<CertIdentity>) -> Value {

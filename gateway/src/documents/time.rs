@@ -3,6 +3,8 @@
 //! XDS requires UTC; CDA headers carry local time with an offset (`+0100`). A timestamp
 //! without an offset is kept at its precision, as the IHE mapping does.
 
+use crate::calendar::{civil_from_days, days_from_civil};
+
 /// Converts a CDA timestamp to an XDS UTC DTM, or `None` if it is not a timestamp.
 pub fn to_xds_utc(value: &str) -> Option<String> {
     let value = value.trim();
@@ -53,36 +55,6 @@ pub fn to_xds_utc(value: &str) -> Option<String> {
         seconds % 60
     );
     Some(utc[..local.len().max(12)].to_owned())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
