@@ -94,7 +94,7 @@ fn audit(command: &AuditCommand, file: &std::path::Path) -> ExitCode {
     match gateway::audit::run(command, &config.ledger, &config.directory) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::from(EXIT_FAILURE)
         }
     }
@@ -114,7 +114,7 @@ fn certs_check(cert: &std::path::Path, file: &std::path::Path) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -154,8 +154,8 @@ fn run(file: &std::path::Path) -> ExitCode {
     match serve_blocking(config, prepared) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "gateway failed");
-            eprintln!("error: {error:#}");
+            tracing::error!(error = describe(&error), "gateway failed");
+            eprintln!("error: {}", describe(&error));
             ExitCode::from(EXIT_FAILURE)
         }
     }
@@ -177,4 +177,21 @@ fn load(file: &std::path::Path) -> Result<Config, ExitCode> {
 fn config_failure(errors: &ConfigErrors) -> ExitCode {
     eprintln!("{errors}");
     ExitCode::from(EXIT_CONFIG)
+}
+
+/// The error and its causes on one line, each cause once: many library errors already quote
+/// their source in their own message, and `{:#}` would print it twice.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
