@@ -1,6 +1,14 @@
-//! DMP connector: the types the gateway hands over for deposit in the DMP.
+//! DMP connector: everything between an accepted document and the patient's DMP.
 //!
-//! Only the deposit request types exist so far ([`deposit`]); the queue, the IHE XDS.b
-//! (ITI-41) client and the `dmp-sim` simulator will live here too.
+//! - [`deposit`]: the deposit request types the gateway hands over;
+//! - [`queue`]: the durable deposit queue (embedded SQLite by default, or RabbitMQ), with the
+//!   same semantics on both backends;
+//! - [`retry`]: outcome classification (transient or permanent) and the backoff schedule, as
+//!   pure functions;
+//! - [`worker`]: N concurrent deposits through a [`worker::Depositor`], idempotent by document
+//!   `uniqueId`, reporting every attempt and final state to the ledger before acking.
 
 pub mod deposit;
+pub mod queue;
+pub mod retry;
+pub mod worker;
