@@ -7,8 +7,15 @@
 //!   pure functions;
 //! - [`worker`]: N concurrent deposits through a [`worker::Depositor`], idempotent by document
 //!   `uniqueId`, reporting every attempt and final state to the ledger before acking.
+//! - [`xds`]: the IHE XDS.b ITI-41 client: SOAP 1.2 + WS-Addressing, MTOM/XOP, ebRIM metadata
+//!   with the DMP slots, the VIHF SAML assertion signed with XML-DSig, optional XAdES
+//!   submission-set signature, RegistryResponse parsing;
+//! - [`sim`]: `dmp-sim`, the DMP side of ITI-41 (plus ITI-18/ITI-43 read-back), as strict as the
+//!   DMP, usable in-process or as the `dmp-sim` binary.
 
 pub mod deposit;
 pub mod queue;
 pub mod retry;
+pub mod sim;
 pub mod worker;
+pub mod xds;
