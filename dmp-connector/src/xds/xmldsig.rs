@@ -197,26 +197,7 @@ pub fn verify_enveloped(signed: &Element) -> Result<X509, SignatureError> {
     let signature = signed
         .child(ns::DS, "Signature")
         .ok_or_else(|| SignatureError::Structure("no ds:Signature".into()))?;
-    let info = signature
-        .child(ns::DS, "SignedInfo")
-        .ok_or_else(|| SignatureError::Structure("no ds:SignedInfo".into()))?;
-    fn algorithm(el: Option<&Element>) -> &str {
-        el.and_then(|e| e.attr("Algorithm")).unwrap_or("")
-    }
-    if algorithm(info.child(ns::DS, "CanonicalizationMethod")) != EXC_C14N {
-        return Err(SignatureError::Structure(
-            "canonicalisation is not exclusive C14N".into(),
-        ));
-    }
-    let (digest, method) = match algorithm(info.child(ns::DS, "SignatureMethod")) {
-        RSA_SHA256 => (MessageDigest::sha256(), "sha256"),
-        "http://www.w3.org/2000/09/xmldsig#rsa-sha1" => (MessageDigest::sha1(), "sha1"),
-        other => {
-            return Err(SignatureError::Structure(format!(
-                "unsupported signature method {other:?}"
-            )));
-        }
-    };
+    let (info, digest) = checked_signed_info(signature)?;
     let references: Vec<&Element> = info.children_named(ns::DS, "Reference").collect();
     let [reference] = references.as_slice() else {
         return Err(SignatureError::Structure(
@@ -230,8 +211,76 @@ pub fn verify_enveloped(signed: &Element) -> Result<X509, SignatureError> {
             "Reference {uri:?} does not point at the signed element's ID"
         )));
     }
-    let digest_method = algorithm(reference.child(ns::DS, "DigestMethod"));
-    let reference_digest = match digest_method {
+    // Enveloped-signature transform: the signed element is digested without its Signature.
+    check_reference(reference, signed, &|e| e.is(ns::DS, "Signature"))?;
+    tracing::trace!("verifying VIHF signature");
+    check_signature_value(signature, info, digest)
+}
+
+/// Verifies a `ds:Signature` document whose SignedInfo references elements of the same
+/// document by `#Id` (the IHE DSG / XAdES form): every reference digest (exclusive C14N,
+/// SHA-256 or SHA-1), then the RSA signature value. Returns the KeyInfo certificate.
+///
+/// References that are not same-document (`urn:oid:…` in a Manifest) are the caller's.
+pub fn verify_detached(signature: &Element) -> Result<X509, SignatureError> {
+    if !signature.is(ns::DS, "Signature") {
+        return Err(SignatureError::Structure("root is not ds:Signature".into()));
+    }
+    let (info, digest) = checked_signed_info(signature)?;
+    let mut count = 0;
+    for reference in info.children_named(ns::DS, "Reference") {
+        count += 1;
+        let uri = reference.attr("URI").unwrap_or("");
+        let id = uri.strip_prefix('#').ok_or_else(|| {
+            SignatureError::Structure(format!("reference {uri:?} is not same-document"))
+        })?;
+        let target = by_id(signature, id)
+            .ok_or_else(|| SignatureError::Structure(format!("no element with Id {id}")))?;
+        check_reference(reference, target, &|_| false)?;
+    }
+    if count == 0 {
+        return Err(SignatureError::Structure(
+            "SignedInfo without Reference".into(),
+        ));
+    }
+    check_signature_value(signature, info, digest)
+}
+
+fn algorithm(element: Option<&Element>) -> &str {
+    element.and_then(|e| e.attr("Algorithm")).unwrap_or("")
+}
+
+/// The SignedInfo of `signature`, checked for exclusive C14N, and its signature digest.
+fn checked_signed_info(signature: &Element) -> Result<(&Element, MessageDigest), SignatureError> {
+    let info = signature
+        .child(ns::DS, "SignedInfo")
+        .ok_or_else(|| SignatureError::Structure("no ds:SignedInfo".into()))?;
+    if algorithm(info.child(ns::DS, "CanonicalizationMethod")) != EXC_C14N {
+        return Err(SignatureError::Structure(
+            "canonicalisation is not exclusive C14N".into(),
+        ));
+    }
+    let digest = match algorithm(info.child(ns::DS, "SignatureMethod")) {
+        RSA_SHA256 => MessageDigest::sha256(),
+        "http://www.w3.org/2000/09/xmldsig#rsa-sha1" => MessageDigest::sha1(),
+        other => {
+            return Err(SignatureError::Structure(format!(
+                "unsupported signature method {other:?}"
+            )));
+        }
+    };
+    Ok((info, digest))
+}
+
+/// Checks one Reference's DigestValue against the exclusive C14N of `target` (leaving out the
+/// elements `skip` selects).
+fn check_reference(
+    reference: &Element,
+    target: &Element,
+    skip: &dyn Fn(&Element) -> bool,
+) -> Result<(), SignatureError> {
+    let uri = reference.attr("URI").unwrap_or("");
+    let reference_digest = match algorithm(reference.child(ns::DS, "DigestMethod")) {
         SHA256 => MessageDigest::sha256(),
         "http://www.w3.org/2000/09/xmldsig#sha1" => MessageDigest::sha1(),
         other => {
@@ -247,111 +296,22 @@ pub fn verify_enveloped(signed: &Element) -> Result<X509, SignatureError> {
             .unwrap_or_default(),
         "DigestValue",
     )?;
-    let canonical = dom::exc_c14n(signed, &|e| e.is(ns::DS, "Signature"));
+    let canonical = dom::exc_c14n(target, skip);
     let actual =
         openssl::hash::hash(reference_digest, canonical.as_bytes()).map_err(crypto("digest"))?;
     if actual.as_ref() != expected.as_slice() {
         return Err(SignatureError::DigestMismatch(uri.to_owned()));
     }
-    let certificate_b64 = signature
-        .find(ns::DS, "X509Certificate")
-        .map(Element::text)
-        .ok_or_else(|| SignatureError::Structure("no X509Certificate in KeyInfo".into()))?;
-    let certificate = X509::from_der(&decode_b64(&certificate_b64, "X509Certificate")?)
-        .map_err(crypto("parse KeyInfo certificate"))?;
-    let value = decode_b64(
-        &signature
-            .child(ns::DS, "SignatureValue")
-            .map(Element::text)
-            .unwrap_or_default(),
-        "SignatureValue",
-    )?;
-    let public_key = certificate.public_key().map_err(crypto("public key"))?;
-    let mut verifier = Verifier::new(digest, &public_key).map_err(crypto("verifier"))?;
-    let canonical_info = dom::exc_c14n(info, &|_| false);
-    verifier
-        .update(canonical_info.as_bytes())
-        .map_err(crypto("verify"))?;
-    tracing::trace!(method, "verifying VIHF signature");
-    match verifier.verify(&value) {
-        Ok(true) => Ok(certificate),
-        _ => Err(SignatureError::BadSignature),
-    }
+    Ok(())
 }
 
-fn by_id<'a>(element: &'a Element, id: &str) -> Option<&'a Element> {
-    if element.attr("Id") == Some(id) || element.attr("ID") == Some(id) {
-        return Some(element);
-    }
-    element.elements().find_map(|e| by_id(e, id))
-}
-
-/// Verifies a `ds:Signature` document whose SignedInfo references elements of the same
-/// document by `#Id` (the IHE DSG / XAdES form): every reference digest (exclusive C14N,
-/// SHA-256 or SHA-1), then the RSA signature value. Returns the KeyInfo certificate.
-///
-/// References that are not same-document (`urn:oid:…` in a Manifest) are the caller's.
-pub fn verify_detached(signature: &Element) -> Result<X509, SignatureError> {
-    if !signature.is(ns::DS, "Signature") {
-        return Err(SignatureError::Structure("root is not ds:Signature".into()));
-    }
-    let info = signature
-        .child(ns::DS, "SignedInfo")
-        .ok_or_else(|| SignatureError::Structure("no ds:SignedInfo".into()))?;
-    fn algorithm(el: Option<&Element>) -> &str {
-        el.and_then(|e| e.attr("Algorithm")).unwrap_or("")
-    }
-    if algorithm(info.child(ns::DS, "CanonicalizationMethod")) != EXC_C14N {
-        return Err(SignatureError::Structure(
-            "canonicalisation is not exclusive C14N".into(),
-        ));
-    }
-    let digest = match algorithm(info.child(ns::DS, "SignatureMethod")) {
-        RSA_SHA256 => MessageDigest::sha256(),
-        "http://www.w3.org/2000/09/xmldsig#rsa-sha1" => MessageDigest::sha1(),
-        other => {
-            return Err(SignatureError::Structure(format!(
-                "unsupported signature method {other:?}"
-            )));
-        }
-    };
-    let mut count = 0;
-    for reference in info.children_named(ns::DS, "Reference") {
-        count += 1;
-        let uri = reference.attr("URI").unwrap_or("");
-        let id = uri.strip_prefix('#').ok_or_else(|| {
-            SignatureError::Structure(format!("reference {uri:?} is not same-document"))
-        })?;
-        let target = by_id(signature, id)
-            .ok_or_else(|| SignatureError::Structure(format!("no element with Id {id}")))?;
-        let reference_digest = match algorithm(reference.child(ns::DS, "DigestMethod")) {
-            SHA256 => MessageDigest::sha256(),
-            "http://www.w3.org/2000/09/xmldsig#sha1" => MessageDigest::sha1(),
-            other => {
-                return Err(SignatureError::Structure(format!(
-                    "unsupported digest {other:?}"
-                )));
-            }
-        };
-        let expected = decode_b64(
-            &reference
-                .child(ns::DS, "DigestValue")
-                .map(Element::text)
-                .unwrap_or_default(),
-            "DigestValue",
-        )?;
-        let canonical = dom::exc_c14n(target, &|_| false);
-        let actual = openssl::hash::hash(reference_digest, canonical.as_bytes())
-            .map_err(crypto("digest"))?;
-        if actual.as_ref() != expected.as_slice() {
-            return Err(SignatureError::DigestMismatch(uri.to_owned()));
-        }
-    }
-    if count == 0 {
-        return Err(SignatureError::Structure(
-            "SignedInfo without Reference".into(),
-        ));
-    }
+/// Verifies the SignatureValue over the canonical SignedInfo with the KeyInfo certificate,
+/// and returns that certificate.
+fn check_signature_value(
+    signature: &Element,
+    info: &Element,
+    digest: MessageDigest,
+) -> Result<X509, SignatureError> {
     let certificate_b64 = signature
         .find(ns::DS, "X509Certificate")
         .map(Element::text)
@@ -374,4 +334,11 @@ pub fn verify_detached(signature: &Element) -> Result<X509, SignatureError> {
         Ok(true) => Ok(certificate),
         _ => Err(SignatureError::BadSignature),
     }
+}
+
+fn by_id<'a>(element: &'a Element, id: &str) -> Option<&'a Element> {
+    if element.attr("Id") == Some(id) || element.attr("ID") == Some(id) {
+        return Some(element);
+    }
+    element.elements().find_map(|e| by_id(e, id))
 }
