@@ -50,8 +50,13 @@ prompt = no
 [ req_dn ]
 CN = placeholder
 
-[ CA_root ]
-dir = \$WORK/root
+EOF
+
+# One CA section per CA: the same settings, each in its own directory.
+for ca in root org rogue; do
+    cat >>"$WORK/openssl.cnf" <<EOF
+[ CA_$ca ]
+dir = \$WORK/$ca
 certificate = \$dir/ca.pem
 private_key = \$dir/ca.key
 new_certs_dir = \$dir/newcerts
@@ -65,36 +70,10 @@ email_in_dn = no
 unique_subject = no
 crl_extensions = crl_ext
 
-[ CA_org ]
-dir = \$WORK/org
-certificate = \$dir/ca.pem
-private_key = \$dir/ca.key
-new_certs_dir = \$dir/newcerts
-database = \$dir/index.txt
-serial = \$dir/serial
-crlnumber = \$dir/crlnumber
-default_md = sha256
-policy = policy_any
-preserve = yes
-email_in_dn = no
-unique_subject = no
-crl_extensions = crl_ext
+EOF
+done
 
-[ CA_rogue ]
-dir = \$WORK/rogue
-certificate = \$dir/ca.pem
-private_key = \$dir/ca.key
-new_certs_dir = \$dir/newcerts
-database = \$dir/index.txt
-serial = \$dir/serial
-crlnumber = \$dir/crlnumber
-default_md = sha256
-policy = policy_any
-preserve = yes
-email_in_dn = no
-unique_subject = no
-crl_extensions = crl_ext
-
+cat >>"$WORK/openssl.cnf" <<EOF
 [ policy_any ]
 countryName = optional
 stateOrProvinceName = optional
