@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub documents: Option<crate::documents::DocumentPolicy>,
     /// `[ledger]`: owned by the ledger module.
     pub ledger: Option<crate::ledger::LedgerConfig>,
+    /// `[relay]`: owned by the relay module.
+    pub relay: Option<crate::relay::RelayConfig>,
 }
 
 /// `[server]`.

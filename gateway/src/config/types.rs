@@ -7,6 +7,7 @@ use smtp_in::limits::Limits;
 
 use crate::documents::DocumentPolicy;
 use crate::ledger::LedgerConfig;
+use crate::relay::RelayConfig;
 use crate::smime::SmimeConfig;
 use crate::trust::TrustConfig;
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub documents: DocumentPolicy,
     /// `[ledger]`: where the integrity and traceability ledger lives and how it is checkpointed.
     pub ledger: LedgerConfig,
+    /// `[relay]`: routes to next hops and local mailboxes, mutual TLS, retries.
+    pub relay: RelayConfig,
     /// The configuration file's directory, against which the paths of the sections owned by their
     /// modules (`[smime]`, `[trust]`, `[ledger]`) resolve.
     pub directory: PathBuf,
