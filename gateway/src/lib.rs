@@ -10,6 +10,7 @@ pub mod documents;
 pub mod ins;
 pub mod ledger;
 pub mod logging;
+pub mod notify;
 pub mod relay;
 pub mod serve;
 pub mod smime;
