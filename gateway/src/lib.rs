@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod logging;
 pub mod notify;
 pub mod relay;
+pub mod send;
 pub mod serve;
 pub mod smime;
 pub mod trust;
