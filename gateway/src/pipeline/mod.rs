@@ -53,9 +53,9 @@ pub struct Pipeline {
     relays: Arc<AnyQueue>,
     relayer: Arc<Relayer>,
     relay_config: RelayConfig,
-    /// Relay jobs carry the message itself instead of naming the spool file (a shared queue:
-    /// another node may deliver it).
-    inline_relay_content: bool,
+    /// The queue is shared with other nodes (RabbitMQ): relay jobs carry the message itself
+    /// (another node may deliver it) and the sweeper reads final states from the ledger.
+    shared_queue: bool,
     tracker: Tracker,
     spool: Spool,
     hostname: String,
@@ -87,8 +87,8 @@ pub struct PipelineParts {
     pub relayer: Arc<Relayer>,
     /// `[relay]`.
     pub relay_config: RelayConfig,
-    /// Whether relay jobs must carry the message (shared queue backend).
-    pub inline_relay_content: bool,
+    /// Whether the queue is shared with other nodes (RabbitMQ).
+    pub shared_queue: bool,
     /// The spool.
     pub spool: Spool,
     /// The gateway's host name (notifications' `From:` and `Reporting-UA`).
@@ -113,7 +113,7 @@ impl Pipeline {
             relays: parts.relays,
             relayer: parts.relayer,
             relay_config: parts.relay_config,
-            inline_relay_content: parts.inline_relay_content,
+            shared_queue: parts.shared_queue,
             tracker: Tracker::default(),
             spool: parts.spool,
             hostname: parts.hostname,
@@ -153,6 +153,11 @@ impl Pipeline {
 
     async fn sweep(self: &Arc<Self>) {
         self.retry_unqueued().await;
+        // With a local queue every outcome reaches this node's sinks; only a shared queue lets
+        // another node record the final state of one of our jobs.
+        if !self.shared_queue {
+            return;
+        }
         for queue_id in self.tracker.older_than(self.sweep_every) {
             if let Err(error) = self.settle_from_ledger(&queue_id).await {
                 tracing::warn!(%queue_id, %error, "ledger sweep failed");

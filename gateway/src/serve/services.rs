@@ -88,7 +88,7 @@ impl Services {
             relays: Arc::clone(&relay_queue),
             relayer: Arc::clone(&relayer),
             relay_config: config.relay.clone(),
-            inline_relay_content: config.queue.backend == QueueBackend::Amqp,
+            shared_queue: config.queue.backend == QueueBackend::Amqp,
             spool,
             hostname: config.server.hostname.clone(),
         });
