@@ -337,3 +337,51 @@ fn shipped_configuration_runs_and_listens_on_2525() {
     gateway.signal(Signal::TERM);
     assert!(gateway.wait_exit(Duration::from_secs(40)).success());
 }
+
+/// `gateway queue status` and `dead-letters` read the queues beside the running gateway: a
+/// message whose next hop is down leaves one relay job waiting for its retry.
+#[test]
+fn queue_status_shows_a_relay_job_waiting_for_its_retry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = TestConfig::new(dir.path());
+    let file = config.write(dir.path());
+    let file_arg = file.display().to_string();
+    let mut gateway = Gateway::start(&file);
+    gateway.wait_ready();
+
+    let mut client = Client::connect_starttls(config.starttls_addr(), "hopital-a");
+    let reply = client
+        .send_message(SENDER, RECIPIENT, &synthetic_message(5_000))
+        .expect("message sent");
+    assert_eq!(reply.code, 250, "{reply:?}");
+    let _ = client.command("QUIT");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let (status, out, err) = run_cli(
+            &["queue", "--config", &file_arg, "status"],
+            Some(dir.path()),
+        );
+        assert!(status.success(), "queue status failed: {err}");
+        if out.contains("delayed=1") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let relay = status
+        .lines()
+        .find(|line| line.starts_with("relay"))
+        .unwrap_or_default();
+    assert!(
+        relay.contains("delayed=1") && relay.contains("dead=0"),
+        "relay job waits for its retry: {status}"
+    );
+    let (status, out, _) = run_cli(
+        &["queue", "--config", &file_arg, "dead-letters"],
+        Some(dir.path()),
+    );
+    assert!(status.success());
+    assert!(out.contains("relay: 0 dead-lettered job(s)"), "{out}");
+    gateway.signal(Signal::TERM);
+    assert!(gateway.wait_exit(Duration::from_secs(15)).success());
+}

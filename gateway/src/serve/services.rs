@@ -62,7 +62,7 @@ impl Services {
         };
         let deposit_queue = if config.dmp.enabled {
             Some(Arc::new(
-                deposit::open_queue(&config.queue, "deposits", dir)
+                deposit::open_queue(&config.queue, "deposits", dir, deposit::Opener::Owner)
                     .await
                     .map_err(service_error("deposit queue"))?,
             ))
@@ -71,7 +71,7 @@ impl Services {
             None
         };
         let relay_queue = Arc::new(
-            deposit::open_queue(&config.queue, "relay", dir)
+            deposit::open_queue(&config.queue, "relay", dir, deposit::Opener::Owner)
                 .await
                 .map_err(service_error("relay queue"))?,
         );
