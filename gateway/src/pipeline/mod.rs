@@ -16,6 +16,7 @@ pub mod events;
 mod handler;
 pub mod inspect;
 pub mod jobs;
+pub mod metrics;
 pub mod notices;
 pub mod recovery;
 pub mod sinks;
@@ -64,6 +65,7 @@ pub struct Pipeline {
     /// Jobs whose enqueue failed after the `250`, retried by the sweeper, by queue id.
     unqueued: Mutex<HashMap<String, Vec<PendingJob>>>,
     sweep_every: Duration,
+    metrics: metrics::Metrics,
 }
 
 /// What [`Pipeline::new`] is built from.
@@ -120,12 +122,23 @@ impl Pipeline {
             inspected: Mutex::new(HashMap::new()),
             unqueued: Mutex::new(HashMap::new()),
             sweep_every: Duration::from_secs(config.sweep_secs),
+            metrics: metrics::Metrics::default(),
         })
     }
 
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// The counters of what the pipeline did.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The deposit queue (`None`: deposits disabled) and the relay queue.
+    pub fn queues(&self) -> (Option<&Arc<AnyQueue>>, &Arc<AnyQueue>) {
+        (self.deposits.as_ref(), &self.relays)
     }
 
     /// Messages with jobs still open.

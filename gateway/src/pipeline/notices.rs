@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use smtp_in::spool::CommittedMessage;
 
+use super::metrics::Count;
 use super::tracker::Finished;
 use super::{Pipeline, domain_of, events};
 use crate::ledger::{EventKind, Lookup};
@@ -59,13 +60,16 @@ impl Pipeline {
             }
         }
         match self.spool.remove(message).await {
-            Ok(()) => tracing::info!(
-                %queue_id,
-                deposited = finished.deposited.len(),
-                deposit_failures = finished.deposit_failures.len(),
-                relay_failures = finished.relay_failures.len(),
-                "message finished"
-            ),
+            Ok(()) => {
+                self.metrics.count(Count::Finished);
+                tracing::info!(
+                    %queue_id,
+                    deposited = finished.deposited.len(),
+                    deposit_failures = finished.deposit_failures.len(),
+                    relay_failures = finished.relay_failures.len(),
+                    "message finished"
+                )
+            }
             Err(error) => {
                 tracing::error!(%queue_id, %error, "cannot remove the finished message from the spool")
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use smtp_in::tls::{TlsSettings, server_config};
 use smtp_in::whitelist::Whitelist;
 
+use crate::admin::Token;
 use crate::config::{Config, ConfigErrors, ConfigProblem, TlsFiles};
 use crate::relay::Relayer;
 use crate::smime::SmimeVerifier;
@@ -23,6 +24,8 @@ pub struct Prepared {
     smime: Arc<SmimeVerifier>,
     /// The relay built from `[relay]` (routes, next-hop TLS).
     relayer: Arc<Relayer>,
+    /// The admin endpoint's bearer token, if configured.
+    admin_token: Option<Token>,
 }
 
 impl Prepared {
@@ -39,6 +42,11 @@ impl Prepared {
     /// The S/MIME verifier (decryption key, trust anchors, CRLs, sender policies).
     pub fn smime(&self) -> &Arc<SmimeVerifier> {
         &self.smime
+    }
+
+    /// The admin endpoint's bearer token, if configured.
+    pub fn admin_token(&self) -> Option<&Token> {
+        self.admin_token.as_ref()
     }
 
     /// The relay (routes and the next-hop TLS configuration).
@@ -121,6 +129,17 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
         }
     };
 
+    let admin_token = match config.admin.token(&config.directory) {
+        Ok(token) => token,
+        Err(message) => {
+            problems.push(ConfigProblem::Unusable {
+                key: "admin.token_file".to_owned(),
+                message,
+            });
+            None
+        }
+    };
+
     let module_checks = [
         ("pipeline", config.pipeline.validate()),
         ("queue", config.queue.validate()),
@@ -141,6 +160,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
             whitelist,
             smime,
             relayer,
+            admin_token,
         }),
         _ => Err(ConfigErrors::new(config.file.clone(), problems)),
     }

@@ -132,6 +132,11 @@ impl Services {
         })
     }
 
+    /// Adds a task to stop with the services.
+    pub fn add_background(&mut self, task: JoinHandle<()>) {
+        self.background.push(task);
+    }
+
     /// Stops the workers (waiting for the jobs in flight) and the background tasks, and signs
     /// a last ledger checkpoint.
     pub async fn stop(self) {
