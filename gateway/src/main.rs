@@ -239,16 +239,5 @@ fn config_failure(errors: &ConfigErrors) -> ExitCode {
 /// The error and its causes on one line, each cause once: many library errors already quote
 /// their source in their own message, and `{:#}` would print it twice.
 fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let cause = cause.to_string();
-        if text.contains(&cause) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause);
-    }
-    text
+    gateway::config::error_chain(error.as_ref())
 }

@@ -5,6 +5,7 @@
 //! they have spaces (never over 998), RFC 2047 encoded words for non-ASCII subjects.
 
 pub mod dsn;
+pub mod error_mail;
 pub mod mdn;
 
 use std::fmt::Write as _;

@@ -9,6 +9,7 @@ use smtp_in::tls::{TlsSettings, server_config};
 use smtp_in::whitelist::Whitelist;
 
 use crate::admin::Token;
+use crate::config::error_chain;
 use crate::config::{Config, ConfigErrors, ConfigProblem, TlsFiles};
 use crate::relay::Relayer;
 use crate::smime::SmimeVerifier;
@@ -174,20 +175,4 @@ fn tls_settings(files: &TlsFiles, require_client_certificate: bool) -> TlsSettin
         crl_files: files.crl_files.clone(),
         require_client_certificate,
     }
-}
-
-/// The error and its sources on one line, since the reader sees no backtrace.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // thiserror messages often already embed their source; do not repeat it.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
