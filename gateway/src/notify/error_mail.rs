@@ -6,7 +6,9 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::{boundary, encode_words, header, header_block, rfc5322_date, text_part};
+use super::{
+    boundary, close_with_original, encode_words, header, header_block, rfc5322_date, text_part,
+};
 
 /// What the error mail says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,16 +86,12 @@ pub fn build(input: &ErrorMailInput<'_>) -> Vec<u8> {
             label = input.label
         ),
     );
-    out.push_str(&format!(
-        "\r\n--{boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
-    ));
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(input.original);
-    if !input.original.ends_with(b"\n") {
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    bytes
+    close_with_original(
+        out,
+        &boundary,
+        "Content-Type: message/rfc822\r\nContent-Disposition: attachment",
+        input.original,
+    )
 }
 
 #[cfg(test)]
