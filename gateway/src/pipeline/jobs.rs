@@ -193,9 +193,15 @@ impl Pipeline {
         let mut jobs = Vec::new();
         if self.deposits.is_some() {
             for request in &inspection.extraction.requests {
+                let mut job = NewJob::from_request(request)?;
+                // One job per message and document: a document sent again in another message
+                // while its first deposit waits must get its own job, or the second message
+                // would wait for an outcome reported under the first. The DMP (and the worker)
+                // recognise the identical re-submission by uniqueId.
+                job.idempotency_key = format!("{queue_id}/{}", request.entry.unique_id);
                 jobs.push(PendingJob {
                     key: JobKey::Deposit(request.entry.unique_id.clone()),
-                    job: NewJob::from_request(request)?,
+                    job,
                 });
             }
         }
