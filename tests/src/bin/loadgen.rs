@@ -71,8 +71,12 @@ struct Cli {
     #[arg(long, short = 'k', default_value_t = 1)]
     per_connection: u64,
     /// Message size in bytes (suffixes K and M are powers of 1024).
-    #[arg(long, default_value = "100K", value_parser = parse_size)]
+    #[arg(long, default_value = "100K", value_parser = parse_size, conflicts_with = "message_file")]
     size: usize,
+    /// Send this prebuilt RFC 5322 message (e.g. from `gateway send --output`) instead of a
+    /// synthetic one; each copy gets its own Message-ID.
+    #[arg(long)]
+    message_file: Option<PathBuf>,
     /// Envelope sender (its domain must match the client certificate in the liste blanche).
     #[arg(long, default_value = "secretariat@hopital-a.mssante.test")]
     from: String,
@@ -301,7 +305,15 @@ async fn run_load(cli: &Cli, options: ConnectOptions) -> anyhow::Result<serde_js
     if cli.sessions == 0 || cli.per_connection == 0 {
         bail!("--sessions and --per-connection must be at least 1");
     }
-    let template = MessageTemplate::new(&cli.from, &cli.to, cli.size);
+    let template = match &cli.message_file {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read --message-file {}", path.display()))?;
+            let domain = cli.from.rsplit_once('@').map_or("loadgen.test", |(_, d)| d);
+            MessageTemplate::from_message(&bytes, domain)
+        }
+        None => MessageTemplate::new(&cli.from, &cli.to, cli.size),
+    };
     let message_size = template.size();
     let run = SystemTime::now()
         .duration_since(UNIX_EPOCH)
