@@ -77,6 +77,8 @@ pub struct GatewaySettings {
     pub routes: Vec<Route>,
     /// The harness's liste blanche and its checksum file.
     pub whitelist: (PathBuf, PathBuf),
+    /// `logging.level` (tests read `info` lines; benchmarks want `warn`).
+    pub log_level: String,
 }
 
 fn path_value(path: &Path) -> Value {
@@ -156,7 +158,7 @@ pub fn render(settings: &GatewaySettings) -> anyhow::Result<String> {
     section(&mut root, "limits").insert("shutdown_grace".into(), 1.into());
     let logging = section(&mut root, "logging");
     logging.insert("format".into(), "text".into());
-    logging.insert("level".into(), "info".into());
+    logging.insert("level".into(), settings.log_level.as_str().into());
 
     let queue = section(&mut root, "queue");
     queue.insert("dir".into(), "../var/queue".into());
@@ -175,12 +177,8 @@ pub fn render(settings: &GatewaySettings) -> anyhow::Result<String> {
     dmp.insert("simulator".into(), false.into());
     dmp.insert("simulator_store".into(), "../var/dmp-sim".into());
     dmp.insert("endpoint".into(), settings.dmp_endpoint.as_str().into());
-    dmp.insert(
-        "tls_certificate".into(),
-        path_value(&cert("tls/gateway.pem")),
-    );
-    dmp.insert("tls_key".into(), path_value(&cert("tls/gateway.key")));
-    dmp.insert("server_trust".into(), path_value(&cert("ca/bundle.pem")));
+    // The DMP client identity (TLS certificate, VIHF signer, structure) stays the shipped one:
+    // dmp-sim checks that they belong to the same structure.
     dmp.insert("concurrency".into(), 4.into());
     // Short retries so an outage drains within the test's time.
     dmp.insert("retry_base_secs".into(), 1.into());

@@ -115,6 +115,7 @@ impl TestEnvBuilder {
             dmp_endpoint: dmp.endpoint(),
             routes,
             whitelist: whitelist::write(&config_dir, &self.smtp_domains)?,
+            log_level: "info".to_owned(),
         };
         let config = config_dir.join("gateway.toml");
         std::fs::write(&config, render(&settings)?)?;
@@ -316,7 +317,7 @@ impl TestEnv {
         for sink in std::mem::take(&mut self.sinks) {
             sink.stop().await;
         }
-        cleanup_external(&self.settings).await?;
+        cleanup_external(&self.settings.queue, &self.settings.ledger).await?;
         if std::env::var_os("E2E_KEEP").is_some() {
             let kept = self.dir.keep();
             eprintln!("e2e: kept {}", kept.display());
@@ -325,16 +326,18 @@ impl TestEnv {
     }
 }
 
-/// Deletes this test's broker topology and database schema.
-async fn cleanup_external(settings: &GatewaySettings) -> anyhow::Result<()> {
-    if let QueueBackend::Amqp { prefix } = &settings.queue {
-        for suffix in ["deposit", "relay"] {
+/// Deletes the broker topology and database schema of a test or benchmark run.
+pub async fn cleanup_external(queue: &QueueBackend, ledger: &LedgerBackend) -> anyhow::Result<()> {
+    if let QueueBackend::Amqp { prefix } = queue {
+        // The contract names the deposit queues "<prefix>-deposit", the shipped configuration
+        // "<prefix>-deposits": clean up both (deleting an absent topology is harmless).
+        for suffix in ["deposit", "deposits", "relay"] {
             let queue =
                 AmqpQueue::connect(AmqpConfig::new(AMQP_URI, format!("{prefix}-{suffix}"))).await?;
             queue.delete_topology().await?;
         }
     }
-    if let LedgerBackend::Postgres { schema } = &settings.ledger {
+    if let LedgerBackend::Postgres { schema } = ledger {
         let (client, connection) = tokio_postgres::connect(POSTGRES_URL, tokio_postgres::NoTls)
             .await
             .context("connect to PostgreSQL")?;
