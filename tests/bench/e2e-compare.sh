@@ -11,7 +11,7 @@
 #   --messages N        messages per backend (default 500)
 #   --sessions N        concurrent senders (default 10)
 #   --pdf-size BYTES    size of the PDF rendering in the XDM (default 72000: a message of about 100 KB)
-#   --cda FILE          CDA put in the XDM (default: the discharge letter in tests/fixtures/cda/)
+#   --cda FILE          CDA put in the XDM (default: tests/fixtures/cda/lettre-de-liaison.xml)
 #   --backends "A B"    backends to run (default "embedded amqp")
 #   --with-postfix      also run tests/bench/postfix-compare.sh --postfix-only with the same size and
 #                       sessions (needs root)
@@ -105,8 +105,8 @@ done
 
 # ------------------------------------------------------------------------------------------------ message
 if [[ -z "$CDA" ]]; then
-    CDA="$(grep -l '11490-0' "$ROOT"/tests/fixtures/cda/*.xml 2>/dev/null | head -n 1 || true)"
-    [[ -n "$CDA" ]] || { echo "no discharge letter in tests/fixtures/cda/; give --cda FILE" >&2; exit 1; }
+    CDA="$ROOT/tests/fixtures/cda/lettre-de-liaison.xml"
+    [[ -f "$CDA" ]] || { echo "no $CDA; give --cda FILE" >&2; exit 1; }
 fi
 # A PDF-looking filler that does not compress, so the message keeps its size on the wire.
 { printf '%%PDF-1.4\n%%synthetic rendering, TEST ONLY\n'; head -c "$PDF_SIZE" /dev/urandom; printf '\n%%%%EOF\n'; } \
