@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::{Semaphore, watch};
 
-use crate::deposit::DepositRequest;
+use crate::deposit::{DepositRequest, SourceMessage};
 use crate::queue::{JobId, Lease, Queue, QueueError};
 use crate::retry::{Decision, GiveUp, RetryPolicy, decide, exponential_delay};
 pub use crate::retry::{DepositFailure, FailureClass};
@@ -50,6 +50,8 @@ pub trait Depositor: Send + Sync + 'static {
 pub struct AttemptRecord {
     /// The job.
     pub job: JobId,
+    /// The message the document came from (for the ledger entry of the attempt).
+    pub source: Option<SourceMessage>,
     /// The document `uniqueId`.
     pub unique_id: String,
     /// The attempt number, from 1.
@@ -82,6 +84,8 @@ pub enum FinalState {
 pub struct FinalRecord {
     /// The job.
     pub job: JobId,
+    /// The message the document came from; `None` when the payload could not be read.
+    pub source: Option<SourceMessage>,
     /// The document `uniqueId` (empty when the payload could not be read).
     pub unique_id: String,
     /// Attempts made, this delivery included.
@@ -277,17 +281,25 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
                     give_up: GiveUp::Permanent,
                     reason: error.to_string(),
                 };
-                self.finish(lease, String::new(), attempt, state).await;
+                self.finish(lease, None, String::new(), attempt, state)
+                    .await;
                 return;
             }
         };
         let unique_id = request.entry.unique_id.clone();
+        let source = Some(request.source.clone());
         let hash = payload_hash(&job.payload);
         match self.claim(&unique_id, hash) {
             Claim::Deposit => {}
             Claim::AlreadyDeposited => {
-                self.finish(lease, unique_id, attempt, FinalState::AlreadyDeposited)
-                    .await;
+                self.finish(
+                    lease,
+                    source,
+                    unique_id,
+                    attempt,
+                    FinalState::AlreadyDeposited,
+                )
+                .await;
                 return;
             }
             Claim::InFlight => {
@@ -304,7 +316,7 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
             }
         }
         let result = self.depositor.deposit(&request).await;
-        self.conclude(lease, unique_id.clone(), attempt, hash, result)
+        self.conclude(lease, source, unique_id.clone(), attempt, hash, result)
             .await;
         lock(&self.memory).in_flight.remove(&unique_id);
     }
@@ -325,6 +337,7 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
     async fn conclude(
         &self,
         lease: Lease,
+        source: Option<SourceMessage>,
         unique_id: String,
         attempt: u32,
         hash: u64,
@@ -352,6 +365,7 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
         };
         let record = AttemptRecord {
             job: job.id.clone(),
+            source: source.clone(),
             unique_id: unique_id.clone(),
             attempt,
             result: result.clone(),
@@ -364,8 +378,8 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
         match (result, decision) {
             (Ok(receipt), _) => {
                 self.remember(unique_id.clone(), hash);
-                self.finish(lease, unique_id, attempt, FinalState::Deposited(receipt))
-                    .await;
+                let state = FinalState::Deposited(receipt);
+                self.finish(lease, source, unique_id, attempt, state).await;
             }
             (Err(failure), Some(Decision::RetryAfter(delay))) => {
                 let when = SystemTime::now() + delay;
@@ -377,7 +391,7 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
                     give_up,
                     reason: failure.to_string(),
                 };
-                self.finish(lease, unique_id, attempt, state).await;
+                self.finish(lease, source, unique_id, attempt, state).await;
             }
             // Non-exhaustive decisions added later: leave the job to lease expiry.
             (Err(_), _) => {}
@@ -385,10 +399,18 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Shared<Q, D, S> {
     }
 
     /// Records the final state, then acks or dead-letters.
-    async fn finish(&self, lease: Lease, unique_id: String, attempts: u32, state: FinalState) {
+    async fn finish(
+        &self,
+        lease: Lease,
+        source: Option<SourceMessage>,
+        unique_id: String,
+        attempts: u32,
+        state: FinalState,
+    ) {
         let job = lease.job.id.clone();
         let record = FinalRecord {
             job: job.clone(),
+            source,
             unique_id,
             attempts,
             state: state.clone(),

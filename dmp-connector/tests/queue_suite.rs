@@ -101,6 +101,32 @@ async fn embedded_job_survives_reopen_and_lease_expiry() {
     assert_eq!(queue.counts().await.expect("counts"), Default::default());
 }
 
+/// The sole owner restarting after a crash releases the leases of its previous run at once
+/// instead of waiting for them to expire.
+#[tokio::test]
+async fn embedded_release_leases_makes_leased_jobs_ready_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("queue.db");
+    {
+        let queue = SqliteQueue::open(&path).expect("open");
+        queue.enqueue(sample_job("1.2.21")).await.expect("enqueue");
+        let leased = queue
+            .lease(Duration::from_secs(600), Duration::ZERO)
+            .await
+            .expect("lease");
+        assert!(leased.is_some());
+    }
+    let queue = SqliteQueue::open(&path).expect("reopen");
+    assert_eq!(queue.release_leases().await.expect("release"), 1);
+    let lease = queue
+        .lease(Duration::from_secs(30), Duration::ZERO)
+        .await
+        .expect("lease")
+        .expect("job ready without waiting 600 s");
+    assert_eq!(lease.job.idempotency_key, "1.2.21");
+    assert_eq!(queue.release_leases().await.expect("release"), 1);
+}
+
 /// Concurrent writes share group commits: all distinct jobs are stored, and concurrent
 /// enqueues of one key (possibly in the same batch) still make one job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,10 +6,15 @@
 pub mod audit;
 mod calendar;
 pub mod config;
+pub mod deposit;
 pub mod documents;
 pub mod ins;
 pub mod ledger;
 pub mod logging;
+pub mod notify;
+pub mod pipeline;
+pub mod relay;
+pub mod send;
 pub mod serve;
 pub mod smime;
 pub mod trust;

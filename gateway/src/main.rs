@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 runtime failure (port in use, spool unusable, …), a certificate
 //! trusted for nothing (`certs check`) or an integrity failure (`audit verify`); 2 invalid
 //! configuration or command line; 3 nothing found (`audit trace`/`patient`).
+//! `send`: 0 sent (or written with `--output`); 1 refused by the server (its reply is printed) or
+//! not delivered (connection, TLS); 2 command line or file error (the file is named).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,9 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Compose a document message (IHE XDM from CDA, S/MIME signed, optionally encrypted) and
+    /// send it over SMTP with mutual TLS, as hospital software does. Prints `queued <id>`.
+    Send(Box<gateway::send::cli::SendArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
         Command::Certs {
             command: CertsCommand::Check { cert, config },
         } => certs_check(&cert, &config.config),
+        Command::Send(args) => gateway::send::cli::run(&args),
     }
 }
 

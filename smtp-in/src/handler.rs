@@ -19,6 +19,13 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// Inspects the spooled (fsynced, not yet queued) message and decides its fate.
     fn check(&self, message: &SpooledMessage) -> impl Future<Output = Verdict> + Send;
 
+    /// Called when `check` accepted the message but it could not be queued (the client gets
+    /// `reply`, a 4xx, and will send it again): whatever `check` recorded must say so.
+    fn not_queued(&self, queue_id: &str, reply: &Reply) -> impl Future<Output = ()> + Send {
+        let _ = (queue_id, reply);
+        async {}
+    }
+
     /// Called once the message is durable in the queue, after the decision to answer `250`.
     fn accepted(&self, message: &CommittedMessage) -> impl Future<Output = ()> + Send {
         let _ = message;

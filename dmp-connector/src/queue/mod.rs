@@ -16,6 +16,7 @@
 //! - [`Queue::dead_letter`] parks the job with its reason; it is listed but never leased again.
 
 pub mod amqp;
+pub mod any;
 pub mod embedded;
 pub mod memory;
 

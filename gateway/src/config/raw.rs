@@ -28,6 +28,14 @@ pub(crate) struct RawConfig {
     pub documents: Option<crate::documents::DocumentPolicy>,
     /// `[ledger]`: owned by the ledger module.
     pub ledger: Option<crate::ledger::LedgerConfig>,
+    /// `[pipeline]`: owned by the pipeline module.
+    pub pipeline: Option<crate::pipeline::PipelineConfig>,
+    /// `[queue]`: owned by the deposit module.
+    pub queue: Option<crate::deposit::QueueConfig>,
+    /// `[dmp]`: owned by the deposit module.
+    pub dmp: Option<crate::deposit::DmpConfig>,
+    /// `[relay]`: owned by the relay module.
+    pub relay: Option<crate::relay::RelayConfig>,
 }
 
 /// `[server]`.

@@ -7,6 +7,7 @@ use smtp_in::limits::Limits;
 
 use crate::documents::DocumentPolicy;
 use crate::ledger::LedgerConfig;
+use crate::relay::RelayConfig;
 use crate::smime::SmimeConfig;
 use crate::trust::TrustConfig;
 
@@ -35,6 +36,14 @@ pub struct Config {
     pub documents: DocumentPolicy,
     /// `[ledger]`: where the integrity and traceability ledger lives and how it is checkpointed.
     pub ledger: LedgerConfig,
+    /// `[relay]`: routes to next hops and local mailboxes, mutual TLS, retries.
+    pub relay: RelayConfig,
+    /// `[pipeline]`: how many end-of-DATA checks run at once, and the back-pressure beyond.
+    pub pipeline: crate::pipeline::PipelineConfig,
+    /// `[queue]`: the backend of the deposit and relay job queues.
+    pub queue: crate::deposit::QueueConfig,
+    /// `[dmp]`: the DMP endpoint (or the in-process simulator) and the depositing identity.
+    pub dmp: crate::deposit::DmpConfig,
     /// The configuration file's directory, against which the paths of the sections owned by their
     /// modules (`[smime]`, `[trust]`, `[ledger]`) resolve.
     pub directory: PathBuf,

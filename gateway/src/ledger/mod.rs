@@ -153,6 +153,19 @@ impl Ledger {
         Ok(entry)
     }
 
+    /// Records events in order, durably, as one batch where the store allows it; signs a
+    /// checkpoint when the policy says so.
+    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Entry>, LedgerError> {
+        let entries = self.store.append_all(events).await?;
+        if let Some(last) = entries.last() {
+            let since = (last.seq + 1).saturating_sub(self.last_checkpoint.load(Ordering::Relaxed));
+            if self.every_entries > 0 && since >= self.every_entries {
+                self.checkpoint().await?;
+            }
+        }
+        Ok(entries)
+    }
+
     /// Signs and stores a checkpoint of the current tree if it grew since the last one; returns
     /// the note written, if any.
     pub async fn checkpoint(&self) -> Result<Option<String>, LedgerError> {

@@ -7,6 +7,7 @@
 mod limits;
 mod prepare;
 mod recovery;
+mod services;
 mod signals;
 
 use std::collections::HashMap;
@@ -15,7 +16,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use smtp_in::handler::AcceptAll;
 use smtp_in::server::{Listener, ListenerConfig, ListenerMode, Shutdown};
 use smtp_in::spool::{Spool, SpoolError};
 use tokio::task::{Id, JoinError, JoinSet};
@@ -66,6 +66,20 @@ pub enum ServeError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The ledger could not be opened.
+    #[error("ledger: {source}")]
+    Ledger {
+        /// The ledger's error.
+        source: crate::ledger::LedgerError,
+    },
+    /// A service behind the listeners could not start (queue, DMP connector, CRL fetcher).
+    #[error("{what}: {detail}")]
+    Service {
+        /// Which service.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// A listener task panicked or was cancelled.
     #[error("listener {address} stopped abnormally: {source}")]
     ListenerTask {
@@ -79,8 +93,8 @@ pub enum ServeError {
 /// Runs the gateway until SIGTERM or SIGINT, then lets open sessions finish within
 /// `limits.shutdown_grace` (a second signal cuts the grace short) and returns.
 ///
-/// Messages are accepted with [`AcceptAll`]: the S/MIME, document and patient checks, the
-/// ledger and the DMP deposit come in later issues and will replace it with the pipeline.
+/// Every message goes through the [`crate::pipeline`]: checked before `250`, then deposited
+/// and relayed by the workers started in [`services::Services`].
 pub async fn run(config: Config, prepared: Prepared) -> Result<(), ServeError> {
     let mut signals =
         signals::Signals::install().map_err(|source| ServeError::Signals { source })?;
@@ -152,8 +166,9 @@ pub async fn run(config: Config, prepared: Prepared) -> Result<(), ServeError> {
         listeners.push((address, listener));
     }
 
+    let services = services::Services::start(&config, &prepared, spool.clone()).await?;
     let shutdown = Shutdown::new();
-    let handler = Arc::new(AcceptAll);
+    let handler = Arc::clone(&services.pipeline);
     let mut tasks = JoinSet::new();
     let mut addresses = HashMap::new();
     for (address, listener) in listeners {
@@ -188,6 +203,7 @@ pub async fn run(config: Config, prepared: Prepared) -> Result<(), ServeError> {
             }
         }
     }
+    services.stop().await;
     match failure {
         Some(error) => Err(error),
         None => {

@@ -9,6 +9,7 @@ use smtp_in::tls::{TlsSettings, server_config};
 use smtp_in::whitelist::Whitelist;
 
 use crate::config::{Config, ConfigErrors, ConfigProblem, TlsFiles};
+use crate::relay::Relayer;
 use crate::smime::SmimeVerifier;
 
 /// The loaded material the listeners are built from.
@@ -20,6 +21,8 @@ pub struct Prepared {
     whitelist: Option<Arc<Whitelist>>,
     /// The S/MIME verifier built from `[smime]` and `[trust]`.
     smime: Arc<SmimeVerifier>,
+    /// The relay built from `[relay]` (routes, next-hop TLS).
+    relayer: Arc<Relayer>,
 }
 
 impl Prepared {
@@ -36,6 +39,11 @@ impl Prepared {
     /// The S/MIME verifier (decryption key, trust anchors, CRLs, sender policies).
     pub fn smime(&self) -> &Arc<SmimeVerifier> {
         &self.smime
+    }
+
+    /// The relay (routes and the next-hop TLS configuration).
+    pub fn relayer(&self) -> &Arc<Relayer> {
+        &self.relayer
     }
 }
 
@@ -97,11 +105,42 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
         });
     }
 
-    match smime {
-        Some(smime) if problems.is_empty() => Ok(Prepared {
+    let relayer = match Relayer::new(
+        &config.relay,
+        whitelist.clone(),
+        &config.server.hostname,
+        &config.directory,
+    ) {
+        Ok(relayer) => Some(Arc::new(relayer)),
+        Err(error) => {
+            problems.push(ConfigProblem::Unusable {
+                key: "relay".to_owned(),
+                message: error_chain(&error),
+            });
+            None
+        }
+    };
+
+    let module_checks = [
+        ("pipeline", config.pipeline.validate()),
+        ("queue", config.queue.validate()),
+        ("dmp", config.dmp.validate()),
+    ];
+    for (key, outcome) in module_checks {
+        if let Err(message) = outcome {
+            problems.push(ConfigProblem::Unusable {
+                key: key.to_owned(),
+                message,
+            });
+        }
+    }
+
+    match (smime, relayer) {
+        (Some(smime), Some(relayer)) if problems.is_empty() => Ok(Prepared {
             tls,
             whitelist,
             smime,
+            relayer,
         }),
         _ => Err(ConfigErrors::new(config.file.clone(), problems)),
     }

@@ -119,6 +119,42 @@ max_message_size = {max_size}
 [logging]
 format = "text"
 level = "info"
+
+# Unsigned test mail from hopital-a is accepted on transport trust (mutual TLS + liste blanche).
+[[smime.senders]]
+domain = "hopital-a.mssante.test"
+allow_transport_only = true
+
+[trust]
+anchors = [{root}]
+intermediates = [{org}]
+crl_dir = {crl_dir}
+
+[ledger]
+dir = {ledger}
+checkpoint_key = {ledger_key}
+
+[queue]
+dir = {queue}
+
+[dmp]
+enabled = false
+
+# Every domain goes to a next hop that is never up: accepted messages stay in the spool, retried.
+[relay]
+client_certificate = {cert}
+client_key = {key}
+server_trust = [{root}]
+server_intermediates = [{org}]
+crl_files = [{org_crl}, {root_crl}]
+retry_base_secs = 600
+retry_cap_secs = 600
+
+[[relay.routes]]
+domain = "*"
+kind = "smtp"
+host = "127.0.0.1"
+port = {dead_port}
 "#,
             state = path(&self.state_dir),
             starttls = self.starttls_port,
@@ -131,6 +167,13 @@ level = "info"
             list = path(&certs("listeblanche/listeblanchemssante.xml")),
             checksum = path(&certs("listeblanche/listeblanchemssante.xml.sha256")),
             grace = self.shutdown_grace,
+            root = path(&certs("ca/root.pem")),
+            org = path(&certs("ca/org.pem")),
+            crl_dir = path(&certs("crl")),
+            ledger = path(&self.state_dir.join("ledger")),
+            ledger_key = path(&self.state_dir.join("ledger/checkpoint.key")),
+            queue = path(&self.state_dir.join("queue")),
+            dead_port = free_port(),
             max_size = self.max_message_size,
         );
         let file = dir.join("gateway.toml");

@@ -158,7 +158,9 @@ where
             Ok(committed) => committed,
             Err(error) => {
                 warn!(%queue_id, %error, "spool commit failed");
-                return Some(spool_failure(&error));
+                let reply = spool_failure(&error);
+                self.context.handler.not_queued(queue_id, &reply).await;
+                return Some(reply);
             }
         };
         info!(%queue_id, size = committed.size, "message queued");

@@ -87,6 +87,25 @@ impl SqliteQueue {
         })
     }
 
+    /// Makes every leased job ready again; returns how many. Only for the queue's sole owner at
+    /// start-up: the leases were held by a previous run of the same process (which crashed), and
+    /// waiting for them to expire would only delay the jobs.
+    pub async fn release_leases(&self) -> Result<usize, QueueError> {
+        self.with_connection(|connection| {
+            connection
+                .execute(
+                    "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL
+                     WHERE state = 'leased'",
+                    [],
+                )
+                .map_err(|source| QueueError::Store {
+                    operation: "release leases",
+                    source,
+                })
+        })
+        .await
+    }
+
     /// Runs `work` on the connection in a blocking thread.
     async fn with_connection<T, F>(&self, work: F) -> Result<T, QueueError>
     where

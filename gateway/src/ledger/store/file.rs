@@ -211,6 +211,30 @@ impl FileStore {
             .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))?
     }
 
+    /// Appends several events in this order, in one group commit when the writer is idle.
+    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Entry>, LedgerError> {
+        let writer = self.writer.as_ref().ok_or(LedgerError::ReadOnly)?;
+        let mut answers = Vec::with_capacity(events.len());
+        // Every request is queued before the first answer is awaited: the writer thread takes
+        // them in order and makes them durable together.
+        for event in events {
+            let (reply, answer) = oneshot::channel();
+            writer
+                .send(Request { event, reply })
+                .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))?;
+            answers.push(answer);
+        }
+        let mut entries = Vec::with_capacity(answers.len());
+        for answer in answers {
+            entries.push(
+                answer
+                    .await
+                    .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))??,
+            );
+        }
+        Ok(entries)
+    }
+
     /// Number of entries and current root.
     pub fn head(&self) -> (u64, Hash) {
         let state = read_lock(&self.inner.state);

@@ -68,6 +68,20 @@ impl Store {
         }
     }
 
+    /// Appends events in order; returns their entries once all are durable.
+    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Entry>, LedgerError> {
+        match self {
+            Store::File(store) => store.append_all(events).await,
+            Store::Postgres(store) => {
+                let mut entries = Vec::with_capacity(events.len());
+                for event in events {
+                    entries.push(store.append(event).await?);
+                }
+                Ok(entries)
+            }
+        }
+    }
+
     /// Number of entries and the current Merkle root.
     pub async fn head(&self) -> Result<(u64, Hash), LedgerError> {
         match self {
