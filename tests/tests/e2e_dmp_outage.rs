@@ -54,7 +54,14 @@ async fn messages_accepted_during_an_outage_are_deposited_once_when_it_ends() ->
         "an outage must not dead-letter"
     );
 
-    // Then it drains: every document once, every message relayed, the spool empty.
+    // Then it drains. The simulator answers 503 to queries too while down, so wait on its
+    // store first, then check each document through ITI-18.
+    poll(
+        "the deposits after the outage",
+        Duration::from_secs(30),
+        || async { Ok((env.dmp.stored_count()? >= sent.len()).then_some(())) },
+    )
+    .await?;
     for (clinical, message_id, _) in &sent {
         deposited_once(&env, clinical).await?;
         relayed_to(

@@ -98,7 +98,7 @@ async fn each_trust_and_document_failure_gets_its_exact_reply_and_a_rejected_ent
         );
 
         // The refusal is in the ledger, found by the message's Message-ID.
-        let kinds = env.trace(&format!("<{message_id}>"))?;
+        let kinds = env.trace(&message_id)?;
         assert!(
             kinds.iter().any(|k| k == "rejected"),
             "{}: no rejected entry: {kinds:?}",
@@ -137,5 +137,15 @@ async fn each_trust_and_document_failure_gets_its_exact_reply_and_a_rejected_ent
         .count();
     assert_eq!(rejected, cases.len());
     audit_verifies(&env)?;
-    env.finish().await
+
+    // `audit trace` takes a Message-ID "with or without angle brackets": the header form too.
+    let header_form = format!("<{}@hopital-a.mssante.test>", cases[0].name);
+    let kinds = env.trace(&header_form);
+    env.finish().await?;
+    let kinds = kinds?;
+    assert!(
+        kinds.iter().any(|k| k == "rejected"),
+        "{header_form}: {kinds:?}"
+    );
+    Ok(())
 }
