@@ -16,6 +16,7 @@
 #   --with-postfix      also run tests/bench/postfix-compare.sh --postfix-only with the same size and
 #                       sessions (needs root)
 #   --skip-build        use the existing target/release binaries
+#   --debug             use (and build) target/debug binaries: checks the script, figures meaningless
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +30,7 @@ CDA=""
 BACKENDS="embedded amqp"
 WITH_POSTFIX=0
 SKIP_BUILD=0
+PROFILE=release
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
@@ -40,6 +42,7 @@ while [[ $# -gt 0 ]]; do
         --backends) BACKENDS="$2"; shift 2 ;;
         --with-postfix) WITH_POSTFIX=1; shift ;;
         --skip-build) SKIP_BUILD=1; shift ;;
+        --debug) PROFILE=debug; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -95,9 +98,11 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.2 s
 
 # ------------------------------------------------------------------------------------------------ build
 if [[ $SKIP_BUILD -eq 0 ]]; then
-    (cd "$ROOT" && cargo build --release -p gateway -p dmp-connector -p gateway-tests)
+    release=(--release)
+    [[ $PROFILE == debug ]] && release=()
+    (cd "$ROOT" && cargo build ${release[@]+"${release[@]}"} -p gateway -p dmp-connector -p gateway-tests)
 fi
-BIN="$ROOT/target/release"
+BIN="$ROOT/target/$PROFILE"
 GATEWAY="$BIN/gateway" DMP_SIM="$BIN/dmp-sim" LOADGEN="$BIN/loadgen" E2E_ENV="$BIN/e2e-env"
 for binary in "$GATEWAY" "$DMP_SIM" "$LOADGEN" "$E2E_ENV"; do
     [[ -x "$binary" ]] || { echo "missing $binary (build it or drop --skip-build)" >&2; exit 1; }

@@ -85,3 +85,41 @@ async fn messages_accepted_during_an_outage_are_deposited_once_when_it_ends() ->
     audit_verifies(&env)?;
     env.finish().await
 }
+
+/// A hospital resends a message (same document, new Message-ID) while the first deposit still
+/// waits for the DMP: the document is deposited once, and both messages reach a final state —
+/// their spool files are removed and each trace ends with the deposit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_resent_while_its_deposit_waits_is_deposited_once_and_both_messages_finish()
+-> anyhow::Result<()> {
+    let env = TestEnvBuilder::new().dmp_down_for(3).start().await?;
+    let clinical = lab_result_cda(&Patient::synthetic(310), 310);
+    let mut queue_ids = Vec::new();
+    for attempt in ["first", "resent"] {
+        let mail = Mail::new(
+            &["secretariat@clinique-d.mssante.test"],
+            &format!("{attempt}-310@hopital-a.mssante.test"),
+            clinical.attachments.clone(),
+        );
+        queue_ids.push(env.send(&mail).await?.queue_id()?.to_owned());
+    }
+    poll(
+        "the deposit after the outage",
+        Duration::from_secs(30),
+        || async { Ok((env.dmp.stored_count()? >= 1).then_some(())) },
+    )
+    .await?;
+    deposited_once(&env, &clinical).await?;
+    let drained = spool_drained(&env).await;
+    for queue_id in &queue_ids {
+        let kinds = env.trace(queue_id)?;
+        assert!(
+            kinds.iter().any(|k| k == "deposited"),
+            "{queue_id} never settled its deposit: {kinds:?}"
+        );
+    }
+    drained?;
+    assert_eq!(env.dmp.stored_count()?, 1);
+    audit_verifies(&env)?;
+    env.finish().await
+}
