@@ -10,7 +10,8 @@
 # Usage: tests/bench/e2e-compare.sh [options]
 #   --messages N        messages per backend (default 500)
 #   --sessions N        concurrent senders (default 10)
-#   --pdf-size BYTES    size of the PDF rendering in the XDM (default 72000: a message of about 100 KB)
+#   --pdf-size BYTES    size of the PDF rendering (default 33000: with the PDF in the XDM and attached, as
+#                       `gateway send --pdf` does, a message of about 100 KB)
 #   --cda FILE          CDA put in the XDM (default: tests/fixtures/cda/lettre-de-liaison.xml)
 #   --backends "A B"    backends to run (default "embedded amqp")
 #   --with-postfix      also run tests/bench/postfix-compare.sh --postfix-only with the same size and
@@ -25,7 +26,7 @@ CERTS="$ROOT/certs"
 
 MESSAGES=500
 SESSIONS=10
-PDF_SIZE=72000
+PDF_SIZE=33000
 CDA=""
 BACKENDS="embedded amqp"
 WITH_POSTFIX=0
@@ -116,13 +117,25 @@ fi
 # A PDF-looking filler that does not compress, so the message keeps its size on the wire.
 { printf '%%PDF-1.4\n%%synthetic rendering, TEST ONLY\n'; head -c "$PDF_SIZE" /dev/urandom; printf '\n%%%%EOF\n'; } \
     >"$WORK/rendering.pdf"
-MESSAGE="$WORK/message.eml"
-"$GATEWAY" send --server 127.0.0.1:1 --tls-cert "$CERTS/tls/hopital-a.pem" --tls-key "$CERTS/tls/hopital-a.key" \
-    --ca "$CERTS/ca/bundle.pem" --from secretariat@hopital-a.mssante.test --to secretariat@clinique-d.mssante.test \
-    --sign-cert "$CERTS/smime/sign-hopital-a.pem" --sign-key "$CERTS/smime/sign-hopital-a.key" \
-    --cda "$CDA" --pdf "$WORK/rendering.pdf" --output "$MESSAGE"
-MESSAGE_SIZE="$(stat -c %s "$MESSAGE")"
-echo "message: $MESSAGE_SIZE bytes (signed, XDM: $(basename "$CDA") + ${PDF_SIZE} B PDF)" >&2
+# One message per document: the gateway deposits a document once, so copies of one message would
+# measure the deduplication, not the deposit. Each gets its own CDA id (hence DMP uniqueId).
+CDA_ID="$(sed -n 's/^ *<id root="\([0-9.]*\)"\/>.*/\1/p' "$CDA" | head -n 1)"
+[[ -n "$CDA_ID" ]] || { echo "no <id root=...> in $CDA" >&2; exit 1; }
+mkdir -p "$WORK/messages"
+make_message() { # make_message N
+    sed "s/\"$CDA_ID\"/\"$CDA_ID.$RUN_NUMBER.$1\"/" "$CDA" >"$WORK/messages/$1.xml"
+    "$GATEWAY" send --from secretariat@hopital-a.mssante.test --to secretariat@clinique-d.mssante.test \
+        --sign-cert "$CERTS/smime/sign-hopital-a.pem" --sign-key "$CERTS/smime/sign-hopital-a.key" \
+        --cda "$WORK/messages/$1.xml" --pdf "$WORK/rendering.pdf" --output "$WORK/messages/$1.eml" >/dev/null
+}
+export -f make_message
+export GATEWAY CERTS WORK CDA CDA_ID RUN_NUMBER="$$"
+echo "building $MESSAGES signed messages ..." >&2
+seq "$MESSAGES" | xargs -P "$(nproc)" -I{} bash -c 'make_message {}'
+MESSAGE_ARGS=()
+for file in "$WORK"/messages/*.eml; do MESSAGE_ARGS+=(--message-file "$file"); done
+MESSAGE_SIZE="$(stat -c %s "$WORK/messages/1.eml")"
+echo "messages: $MESSAGE_SIZE bytes each (signed; XDM of $(basename "$CDA") + a ${PDF_SIZE} B PDF, the PDF also attached)" >&2
 
 # ------------------------------------------------------------------------------------------------ runs
 spool_left() { find "$1/var/spool/queue" -name '*.msg' 2>/dev/null | wc -l; }
@@ -135,7 +148,7 @@ run_backend() { # run_backend NAME
         --crl "$CERTS/crl/root.crl.pem" >"$dir/dmp-sim.log" 2>&1 &
     local sim_pid=$!
     PIDS+=("$sim_pid")
-    wait_for 20 "dmp-sim to listen" grep -q 'dmp-sim listening on' "$dir/dmp-sim.log"
+    wait_for 20 "dmp-sim to listen" grep -qs "dmp-sim listening on" "$dir/dmp-sim.log"
     local sim_port
     sim_port="$(sed -n 's/.*dmp-sim listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/dmp-sim.log" | head -n 1)"
 
@@ -154,7 +167,7 @@ run_backend() { # run_backend NAME
         { cat "$dir/gateway.log" >&2; return 1; }
 
     "$LOADGEN" --server "127.0.0.1:$port" --sessions "$SESSIONS" --messages "$MESSAGES" --per-connection 1 \
-        --message-file "$MESSAGE" --to secretariat@clinique-d.mssante.test --watch-pid "$gateway_pid" \
+        ${MESSAGE_ARGS[@]+"${MESSAGE_ARGS[@]}"} --to secretariat@clinique-d.mssante.test --watch-pid "$gateway_pid" \
         --quiet --json >"$dir/load.json" || true
     jq -e . "$dir/load.json" >/dev/null || { echo "$name: no load report" >&2; return 1; }
     wait_for 600 "$name to drain its spool" bash -c "[[ \$(find '$dir/var/spool/queue' -name '*.msg' | wc -l) -eq 0 ]]" ||
@@ -198,7 +211,7 @@ for backend in $BACKENDS; do
 done
 echo "($MESSAGES signed XDM messages of $MESSAGE_SIZE B per backend, $SESSIONS concurrent mutual-TLS senders, one"
 echo " message per connection; 250->DMP from the ledger's received and first deposited entries per queue id;"
-echo " peak RSS = the gateway's VmHWM; each copy has its own Message-ID but the same CDA, which dmp-sim stores once)"
+echo " peak RSS = the gateway's VmHWM; every message carries its own document)"
 
 if [[ $WITH_POSTFIX -eq 1 ]]; then
     echo
