@@ -14,6 +14,7 @@
 //!   DMP, usable in-process or as the `dmp-sim` binary.
 
 pub mod deposit;
+pub mod lease_loop;
 pub mod queue;
 pub mod retry;
 pub mod sim;

@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
+
+use crate::lease_loop::{self, LeaseSettings};
 
 use crate::deposit::{DepositRequest, SourceMessage};
 use crate::queue::{JobId, Lease, Queue, QueueError};
@@ -217,42 +219,19 @@ impl<Q: Queue, D: Depositor, S: OutcomeSink> Worker<Q, D, S> {
     }
 
     /// Runs until `shutdown` turns true, then waits for the deposits in flight to finish.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let concurrency = self.shared.config.concurrency.max(1);
-        let permits = Arc::new(Semaphore::new(concurrency));
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let permit = tokio::select! {
-                permit = Arc::clone(&permits).acquire_owned() => permit,
-                _ = shutdown.changed() => continue,
-            };
-            // The semaphore is never closed, so acquiring cannot fail.
-            let Ok(permit) = permit else { break };
-            let config = &self.shared.config;
-            let leased = tokio::select! {
-                leased = self.shared.queue.lease(config.lease_for, config.poll) => leased,
-                _ = shutdown.changed() => continue,
-            };
-            match leased {
-                Ok(Some(lease)) => {
-                    let shared = Arc::clone(&self.shared);
-                    tokio::spawn(async move {
-                        shared.process(lease).await;
-                        drop(permit);
-                    });
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "lease failed; backing off");
-                    tokio::time::sleep(config.poll).await;
-                }
-            }
-        }
-        // Wait for every in-flight deposit: each holds a permit until it settled its job.
-        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
-        let _ = permits.acquire_many(all).await;
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let config = &self.shared.config;
+        let settings = LeaseSettings {
+            concurrency: config.concurrency,
+            lease_for: config.lease_for,
+            poll: config.poll,
+            consumer: "deposit worker",
+        };
+        lease_loop::run(&*self.shared.queue, settings, shutdown, |lease| {
+            let shared = Arc::clone(&self.shared);
+            async move { shared.process(lease).await }
+        })
+        .await;
     }
 }
 

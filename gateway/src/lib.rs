@@ -3,6 +3,7 @@
 //! The `gateway` binary (`main.rs`) is a thin CLI over this library so that tests can use the
 //! same code.
 
+pub mod admin;
 pub mod audit;
 mod calendar;
 pub mod config;

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gateway::audit::AuditCommand;
 use gateway::config::{Config, ConfigErrors};
+use gateway::deposit::status::QueueView;
 use gateway::{logging, serve};
 
 /// Exit code for a configuration that cannot be used (clap also uses 2 for usage errors).
@@ -44,6 +45,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// What waits in the deposit and relay queues.
+    Queue {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Certificate diagnostics under the configured trust.
     Certs {
         #[command(subcommand)]
@@ -52,6 +60,18 @@ enum Command {
     /// Compose a document message (IHE XDM from CDA, S/MIME signed, optionally encrypted) and
     /// send it over SMTP with mutual TLS, as hospital software does. Prints `queued <id>`.
     Send(Box<gateway::send::cli::SendArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Jobs per state (ready, delayed for a retry, leased to a worker, dead-lettered) per queue.
+    Status,
+    /// The dead-lettered jobs of each queue with the reason they were given up.
+    DeadLetters {
+        /// Jobs listed per queue.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +109,7 @@ fn main() -> ExitCode {
             command: CertsCommand::Check { cert, config },
         } => certs_check(&cert, &config.config),
         Command::Send(args) => gateway::send::cli::run(&args),
+        Command::Queue { config, command } => queue(command, &config.config),
     }
 }
 
@@ -122,6 +143,36 @@ fn certs_check(cert: &std::path::Path, file: &std::path::Path) -> ExitCode {
         Err(error) => {
             eprintln!("error: {}", describe(&error));
             ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn queue(command: QueueCommand, file: &std::path::Path) -> ExitCode {
+    let config = match load(file) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let view = match command {
+        QueueCommand::Status => QueueView::Status,
+        QueueCommand::DeadLetters { limit } => QueueView::DeadLetters { limit },
+    };
+    let shown = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(gateway::deposit::status::show(
+                view,
+                &config.queue,
+                &config.directory,
+                &mut std::io::stdout(),
+            ))
+        });
+    match shown {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", describe(&error));
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }
@@ -188,16 +239,5 @@ fn config_failure(errors: &ConfigErrors) -> ExitCode {
 /// The error and its causes on one line, each cause once: many library errors already quote
 /// their source in their own message, and `{:#}` would print it twice.
 fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let cause = cause.to_string();
-        if text.contains(&cause) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause);
-    }
-    text
+    gateway::config::error_chain(error.as_ref())
 }

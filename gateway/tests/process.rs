@@ -337,3 +337,127 @@ fn shipped_configuration_runs_and_listens_on_2525() {
     gateway.signal(Signal::TERM);
     assert!(gateway.wait_exit(Duration::from_secs(40)).success());
 }
+
+/// `gateway queue status` and `dead-letters` read the queues beside the running gateway: a
+/// message whose next hop is down leaves one relay job waiting for its retry.
+#[test]
+fn queue_status_shows_a_relay_job_waiting_for_its_retry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = TestConfig::new(dir.path());
+    let file = config.write(dir.path());
+    let file_arg = file.display().to_string();
+    let mut gateway = Gateway::start(&file);
+    gateway.wait_ready();
+
+    let mut client = Client::connect_starttls(config.starttls_addr(), "hopital-a");
+    let reply = client
+        .send_message(SENDER, RECIPIENT, &synthetic_message(5_000))
+        .expect("message sent");
+    assert_eq!(reply.code, 250, "{reply:?}");
+    let _ = client.command("QUIT");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let (status, out, err) = run_cli(
+            &["queue", "--config", &file_arg, "status"],
+            Some(dir.path()),
+        );
+        assert!(status.success(), "queue status failed: {err}");
+        if out.contains("delayed=1") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let relay = status
+        .lines()
+        .find(|line| line.starts_with("relay"))
+        .unwrap_or_default();
+    assert!(
+        relay.contains("delayed=1") && relay.contains("dead=0"),
+        "relay job waits for its retry: {status}"
+    );
+    let (status, out, _) = run_cli(
+        &["queue", "--config", &file_arg, "dead-letters"],
+        Some(dir.path()),
+    );
+    assert!(status.success());
+    assert!(out.contains("relay: 0 dead-lettered job(s)"), "{out}");
+    gateway.signal(Signal::TERM);
+    assert!(gateway.wait_exit(Duration::from_secs(15)).success());
+}
+
+/// One HTTP/1.1 GET on the admin endpoint; returns the status code and the body.
+fn admin_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("admin endpoint reachable");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `/healthz`, `/readyz` and `/metrics` answer, and the metrics count what happened: one message
+/// accepted, one refused with its reply code, the relay job waiting in its queue.
+#[test]
+fn admin_endpoint_reports_health_and_counts_messages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = TestConfig::new(dir.path());
+    let file = config.write(dir.path());
+    let mut gateway = Gateway::start(&file);
+    gateway.wait_ready();
+    assert_eq!(admin_get(config.admin_port, "/healthz").0, 200);
+    assert_eq!(admin_get(config.admin_port, "/readyz").0, 200);
+
+    let mut client = Client::connect_starttls(config.starttls_addr(), "hopital-a");
+    let accepted = client
+        .send_message(SENDER, RECIPIENT, &synthetic_message(5_000))
+        .expect("message sent");
+    assert_eq!(accepted.code, 250, "{accepted:?}");
+    let _ = client.command("QUIT");
+    // From a domain without a transport-only policy, unsigned mail is refused.
+    let mut labo = Client::connect_starttls(config.starttls_addr(), "labo-b");
+    let refused = labo
+        .send_message(
+            "resultats@labo-b.mssante.test",
+            RECIPIENT,
+            &synthetic_message(5_000),
+        )
+        .expect("reply");
+    assert_eq!(refused.code, 550, "{refused:?}");
+    let _ = labo.command("QUIT");
+
+    let (status, metrics) = admin_get(config.admin_port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("gateway_messages_accepted_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gateway_messages_rejected_total{code=\"550\",enhanced=\"5.7.1\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gateway_queue_jobs{queue=\"relay\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gateway_open_messages 1\n"), "{metrics}");
+    gateway.signal(Signal::TERM);
+    assert!(gateway.wait_exit(Duration::from_secs(15)).success());
+}

@@ -25,6 +25,32 @@ pub use types::{
     WhitelistFiles,
 };
 
+/// A configured path resolved against the configuration file's directory (absolute paths stay
+/// as they are). Every section that names files uses this one rule.
+pub fn resolve_path(config_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        config_dir.join(path)
+    }
+}
+
+/// The error and its sources on one line, each once (thiserror messages often already quote
+/// their source), since the reader of a CLI message or a log line sees no backtrace.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl Config {
     /// Reads and validates the configuration file at `file`.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {

@@ -34,6 +34,8 @@ pub(crate) struct RawConfig {
     pub queue: Option<crate::deposit::QueueConfig>,
     /// `[dmp]`: owned by the deposit module.
     pub dmp: Option<crate::deposit::DmpConfig>,
+    /// `[admin]`: owned by the admin module.
+    pub admin: Option<crate::admin::AdminConfig>,
     /// `[relay]`: owned by the relay module.
     pub relay: Option<crate::relay::RelayConfig>,
 }

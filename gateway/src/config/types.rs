@@ -38,6 +38,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// `[relay]`: routes to next hops and local mailboxes, mutual TLS, retries.
     pub relay: RelayConfig,
+    /// `[admin]`: the health and metrics endpoint.
+    pub admin: crate::admin::AdminConfig,
     /// `[pipeline]`: how many end-of-DATA checks run at once, and the back-pressure beyond.
     pub pipeline: crate::pipeline::PipelineConfig,
     /// `[queue]`: the backend of the deposit and relay job queues.

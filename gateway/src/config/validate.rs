@@ -64,6 +64,7 @@ pub(crate) fn validate(
         trust: raw.trust.unwrap_or_default(),
         documents: raw.documents.unwrap_or_default(),
         ledger: raw.ledger.unwrap_or_default(),
+        admin: raw.admin.unwrap_or_default(),
         pipeline: raw.pipeline.unwrap_or_default(),
         queue: raw.queue.unwrap_or_default(),
         dmp: raw.dmp.unwrap_or_default(),

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::config::resolve_path as resolve;
 use dmp_connector::deposit::Code;
 use dmp_connector::retry::{Jitter, RetryPolicy};
 use dmp_connector::xds::client::ClientConfig;
@@ -241,15 +242,6 @@ impl QueueConfig {
             return Err("queue.amqp_prefix must be letters, digits, '-', '_' or '.'".into());
         }
         Ok(())
-    }
-}
-
-/// `path` against `base` unless absolute.
-pub fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
     }
 }
 

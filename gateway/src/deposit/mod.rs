@@ -6,6 +6,7 @@
 //! acks, so a crash replays a job rather than losing its outcome.
 
 pub mod config;
+pub mod status;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -51,11 +52,21 @@ pub enum DepositSetupError {
     Client(#[from] dmp_connector::xds::client::ClientError),
 }
 
+/// Who opens a queue: the gateway that owns it, or a tool that only looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// `gateway run`: the sole owner of an embedded queue (releases a crashed run's leases).
+    Owner,
+    /// `gateway queue ...`: reads beside a running gateway, changes nothing by opening.
+    Observer,
+}
+
 /// Opens the queue `name` (`deposits` or `relay`) on the configured backend.
 pub async fn open_queue(
     config: &QueueConfig,
     name: &'static str,
     config_dir: &Path,
+    opener: Opener,
 ) -> Result<AnyQueue, DepositSetupError> {
     let queue_error = |source| DepositSetupError::Queue { name, source };
     match config.backend {
@@ -72,13 +83,15 @@ pub async fn open_queue(
                 .map_err(queue_error)?;
             // One gateway process owns the state directory (the spool lock): leases still
             // held were held by a run that crashed, so its jobs can go at once.
-            let released = queue.release_leases().await.map_err(queue_error)?;
-            if released > 0 {
-                tracing::info!(
-                    queue = name,
-                    released,
-                    "jobs leased by the previous run released"
-                );
+            if opener == Opener::Owner {
+                let released = queue.release_leases().await.map_err(queue_error)?;
+                if released > 0 {
+                    tracing::info!(
+                        queue = name,
+                        released,
+                        "jobs leased by the previous run released"
+                    );
+                }
             }
             Ok(AnyQueue::Embedded(queue))
         }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::checkpoint::{CheckpointSigner, CheckpointVerifier};
 use super::error::LedgerError;
+use crate::config::resolve_path as resolve;
 
 /// Which store holds the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -100,14 +101,6 @@ impl LedgerConfig {
             }
             None => Ok(load_key(&self.key_in(config_dir))?.verifier()),
         }
-    }
-}
-
-fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
     }
 }
 

@@ -5,7 +5,10 @@
 
 use std::time::SystemTime;
 
-use super::{boundary, encode_words, header, header_block, one_line, rfc5322_date, text_part};
+use super::{
+    boundary, close_with_original, encode_words, header, header_block, one_line, rfc5322_date,
+    text_part,
+};
 
 /// What a DSN reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,15 +179,12 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
         );
     }
 
-    out.push_str(&format!("\r\n--{boundary}\r\n"));
-    out.push_str("Content-Type: text/rfc822-headers\r\n\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(original_headers);
-    if !original_headers.ends_with(b"\n") {
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    bytes
+    close_with_original(
+        out,
+        &boundary,
+        "Content-Type: text/rfc822-headers",
+        original_headers,
+    )
 }
 
 /// Machine-readable fields are ASCII (RFC 3464 without RFC 6533).

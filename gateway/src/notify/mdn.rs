@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
-use super::{boundary, encode_words, header, one_line, rfc5322_date, text_part};
+use super::{
+    boundary, close_with_original, encode_words, header, one_line, rfc5322_date, text_part,
+};
 
 /// What an MDN reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,15 +266,12 @@ pub fn build(input: &MdnInput<'_>) -> Vec<u8> {
     };
     header(&mut out, "Disposition", &disposition);
 
-    out.push_str(&format!("\r\n--{boundary}\r\n"));
-    out.push_str("Content-Type: message/rfc822\r\n\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(input.original);
-    if !input.original.ends_with(b"\n") {
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    bytes
+    close_with_original(
+        out,
+        &boundary,
+        "Content-Type: message/rfc822",
+        input.original,
+    )
 }
 
 #[cfg(test)]

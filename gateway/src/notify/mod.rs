@@ -5,6 +5,7 @@
 //! they have spaces (never over 998), RFC 2047 encoded words for non-ASCII subjects.
 
 pub mod dsn;
+pub mod error_mail;
 pub mod mdn;
 
 use std::fmt::Write as _;
@@ -117,6 +118,24 @@ pub(crate) fn boundary(seed: &str, content: &[u8]) -> String {
         }
         counter += 1;
     }
+}
+
+/// Ends a multipart body: a last part of `content_type` holding `content` (the original, or its
+/// headers) as is, then the closing boundary.
+pub(crate) fn close_with_original(
+    mut head: String,
+    boundary: &str,
+    content_type: &str,
+    content: &[u8],
+) -> Vec<u8> {
+    head.push_str(&format!("\r\n--{boundary}\r\n{content_type}\r\n\r\n"));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(content);
+    if !content.ends_with(b"\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    bytes
 }
 
 /// The header block of `message` (up to, not including, the first empty line).

@@ -14,6 +14,7 @@ impl MessageHandler for Pipeline {
             Ok(admitted) => admitted,
             Err(busy) => {
                 tracing::info!(%queue_id, "checks saturated; asking the client to retry");
+                self.count_refusal(&busy);
                 return Verdict::Reject(busy);
             }
         };
@@ -50,6 +51,7 @@ impl MessageHandler for Pipeline {
             }
             Err(refusal) => {
                 tracing::info!(%queue_id, reply = %refusal.reply, "message refused by the checks");
+                self.count_refusal(&refusal.reply);
                 let entries = events::refused(&queue_id, &message.envelope, message.size, &refusal);
                 if let Err(error) = self.ledger.append_all(entries).await {
                     tracing::error!(%queue_id, %error, "ledger unavailable; rejection not recorded");
@@ -71,6 +73,7 @@ impl MessageHandler for Pipeline {
 
     async fn accepted(&self, message: &CommittedMessage) {
         let queue_id = message.queue_id.as_str();
+        self.metrics.accepted(message.size);
         let Some(inspection) = lock(&self.inspected).remove(queue_id) else {
             // Cannot happen (check inserted it); recovery at the next start would resume it.
             tracing::error!(%queue_id, "accepted message without its inspection");
@@ -81,6 +84,14 @@ impl MessageHandler for Pipeline {
 }
 
 impl Pipeline {
+    fn count_refusal(&self, reply: &Reply) {
+        let enhanced = reply
+            .enhanced
+            .map(|code| code.to_string())
+            .unwrap_or_default();
+        self.metrics.rejected(reply.code, &enhanced);
+    }
+
     /// Runs the checks on the blocking pool.
     pub(super) async fn inspect_blocking(
         &self,

@@ -40,7 +40,7 @@ impl Pipeline {
     ) {
         let queue_id = message.queue_id.as_str().to_owned();
         // A shared queue may hand the relay to another node, which has not got our spool.
-        let original = if self.inline_relay_content && inspection.relay_bytes.is_none() {
+        let original = if self.shared_queue && inspection.relay_bytes.is_none() {
             match message.read_body().await {
                 Ok(bytes) => Some(bytes),
                 Err(error) => {

@@ -16,6 +16,7 @@ pub mod events;
 mod handler;
 pub mod inspect;
 pub mod jobs;
+pub mod metrics;
 pub mod notices;
 pub mod recovery;
 pub mod sinks;
@@ -53,9 +54,9 @@ pub struct Pipeline {
     relays: Arc<AnyQueue>,
     relayer: Arc<Relayer>,
     relay_config: RelayConfig,
-    /// Relay jobs carry the message itself instead of naming the spool file (a shared queue:
-    /// another node may deliver it).
-    inline_relay_content: bool,
+    /// The queue is shared with other nodes (RabbitMQ): relay jobs carry the message itself
+    /// (another node may deliver it) and the sweeper reads final states from the ledger.
+    shared_queue: bool,
     tracker: Tracker,
     spool: Spool,
     hostname: String,
@@ -64,6 +65,7 @@ pub struct Pipeline {
     /// Jobs whose enqueue failed after the `250`, retried by the sweeper, by queue id.
     unqueued: Mutex<HashMap<String, Vec<PendingJob>>>,
     sweep_every: Duration,
+    metrics: metrics::Metrics,
 }
 
 /// What [`Pipeline::new`] is built from.
@@ -87,8 +89,8 @@ pub struct PipelineParts {
     pub relayer: Arc<Relayer>,
     /// `[relay]`.
     pub relay_config: RelayConfig,
-    /// Whether relay jobs must carry the message (shared queue backend).
-    pub inline_relay_content: bool,
+    /// Whether the queue is shared with other nodes (RabbitMQ).
+    pub shared_queue: bool,
     /// The spool.
     pub spool: Spool,
     /// The gateway's host name (notifications' `From:` and `Reporting-UA`).
@@ -113,19 +115,30 @@ impl Pipeline {
             relays: parts.relays,
             relayer: parts.relayer,
             relay_config: parts.relay_config,
-            inline_relay_content: parts.inline_relay_content,
+            shared_queue: parts.shared_queue,
             tracker: Tracker::default(),
             spool: parts.spool,
             hostname: parts.hostname,
             inspected: Mutex::new(HashMap::new()),
             unqueued: Mutex::new(HashMap::new()),
             sweep_every: Duration::from_secs(config.sweep_secs),
+            metrics: metrics::Metrics::default(),
         })
     }
 
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// The counters of what the pipeline did.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The deposit queue (`None`: deposits disabled) and the relay queue.
+    pub fn queues(&self) -> (Option<&Arc<AnyQueue>>, &Arc<AnyQueue>) {
+        (self.deposits.as_ref(), &self.relays)
     }
 
     /// Messages with jobs still open.
@@ -153,6 +166,11 @@ impl Pipeline {
 
     async fn sweep(self: &Arc<Self>) {
         self.retry_unqueued().await;
+        // With a local queue every outcome reaches this node's sinks; only a shared queue lets
+        // another node record the final state of one of our jobs.
+        if !self.shared_queue {
+            return;
+        }
         for queue_id in self.tracker.older_than(self.sweep_every) {
             if let Err(error) = self.settle_from_ledger(&queue_id).await {
                 tracing::warn!(%queue_id, %error, "ledger sweep failed");

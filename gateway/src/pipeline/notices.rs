@@ -15,10 +15,12 @@ use std::time::SystemTime;
 
 use smtp_in::spool::CommittedMessage;
 
+use super::metrics::Count;
 use super::tracker::Finished;
 use super::{Pipeline, domain_of, events};
 use crate::ledger::{EventKind, Lookup};
 use crate::notify::dsn::{self, DsnAction, DsnInput, DsnRecipient};
+use crate::notify::error_mail::{self, ErrorMailInput};
 use crate::notify::mdn::{self, MdnDecision, MdnError, MdnInput};
 use crate::relay::{RelayContent, RelayJob, RelayKind};
 
@@ -59,13 +61,16 @@ impl Pipeline {
             }
         }
         match self.spool.remove(message).await {
-            Ok(()) => tracing::info!(
-                %queue_id,
-                deposited = finished.deposited.len(),
-                deposit_failures = finished.deposit_failures.len(),
-                relay_failures = finished.relay_failures.len(),
-                "message finished"
-            ),
+            Ok(()) => {
+                self.metrics.count(Count::Finished);
+                tracing::info!(
+                    %queue_id,
+                    deposited = finished.deposited.len(),
+                    deposit_failures = finished.deposit_failures.len(),
+                    relay_failures = finished.relay_failures.len(),
+                    "message finished"
+                )
+            }
             Err(error) => {
                 tracing::error!(%queue_id, %error, "cannot remove the finished message from the spool")
             }
@@ -124,8 +129,14 @@ impl Pipeline {
                         (error, message.envelope.mail_from.clone())
                     {
                         tracing::debug!(queue_id = %message.queue_id.as_str(), ?skip, "no MDN; sending an error mail");
-                        let bytes =
-                            error_mail(&self.hostname, &sender, &original, code, label, now);
+                        let bytes = error_mail::build(&ErrorMailInput {
+                            hostname: &self.hostname,
+                            to: &sender,
+                            original: &original,
+                            code,
+                            label,
+                            date: now,
+                        });
                         notices.push(("error-mail", sender, bytes));
                     }
                 }
@@ -207,77 +218,6 @@ impl Pipeline {
     }
 }
 
-/// The error mail sent when a deposit failed and no MDN was asked for.
-fn error_mail(
-    hostname: &str,
-    to: &str,
-    original: &[u8],
-    code: &str,
-    label: &str,
-    date: SystemTime,
-) -> Vec<u8> {
-    let subject = super::inspect::header_value(original, "subject").unwrap_or_default();
-    let original_id = super::inspect::header_value(original, "message-id").unwrap_or_default();
-    let boundary = format!("=_gateway_error_{}", hex::encode(sha2_prefix(original)));
-    let mut out = String::new();
-    out.push_str(&format!("From: MAILER-DAEMON@{hostname}\r\n"));
-    out.push_str(&format!("To: <{to}>\r\n"));
-    out.push_str(&format!("Date: {}\r\n", crate::notify::rfc5322_date(date)));
-    out.push_str(&format!(
-        "Message-ID: <{}.error@{hostname}>\r\n",
-        hex::encode(sha2_prefix(original))
-    ));
-    out.push_str(&format!(
-        "Subject: {}\r\n",
-        encode_subject(&format!("[KO Intégration système !][{code}] {subject}"))
-    ));
-    if !original_id.is_empty() {
-        out.push_str(&format!(
-            "In-Reply-To: {original_id}\r\nReferences: {original_id}\r\n"
-        ));
-    }
-    out.push_str("Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
-    out.push_str(&format!(
-        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
-    ));
-    out.push_str(&format!(
-        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-    ));
-    out.push_str(&format!(
-        "Le document n'a pas pu etre integre dans le DMP.\r\nErreur {code} : {label}\r\n\r\nThe document could not be deposited in the DMP.\r\nError {code}: {label}\r\n\r\n"
-    ));
-    out.push_str(&format!(
-        "--{boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
-    ));
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(original);
-    if !original.ends_with(b"\r\n") {
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    bytes
-}
-
-fn sha2_prefix(bytes: &[u8]) -> [u8; 8] {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(bytes);
-    let mut prefix = [0; 8];
-    prefix.copy_from_slice(&digest[..8]);
-    prefix
-}
-
-/// RFC 2047 B-encoding when the subject is not ASCII.
-fn encode_subject(subject: &str) -> String {
-    if subject.is_ascii() {
-        return subject.to_owned();
-    }
-    use base64::Engine as _;
-    format!(
-        "=?UTF-8?B?{}?=",
-        base64::engine::general_purpose::STANDARD.encode(subject.as_bytes())
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,29 +229,5 @@ mod tests {
             "902"
         );
         assert_eq!(mdn_error_code("HTTP 500").0, "900");
-    }
-
-    #[test]
-    fn the_error_mail_carries_the_ko_subject_and_the_original() {
-        let original = b"Subject: CR bio\r\nMessage-ID: <m1@h>\r\n\r\nbody\r\n";
-        let mail = error_mail(
-            "gw.test",
-            "s@h.test",
-            original,
-            "902",
-            "Identifiant de patient inconnu",
-            SystemTime::UNIX_EPOCH,
-        );
-        let parsed = mail_parser::MessageParser::default()
-            .parse(&mail)
-            .expect("parses");
-        assert_eq!(
-            parsed.subject(),
-            Some("[KO Intégration système !][902] CR bio")
-        );
-        assert_eq!(parsed.attachment_count(), 1);
-        let text = String::from_utf8_lossy(&mail);
-        assert!(text.contains("Auto-Submitted: auto-replied"));
-        assert!(text.contains("In-Reply-To: <m1@h>"));
     }
 }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use dmp_connector::worker::{FinalState, OutcomeSink, RecordError, WorkerEvent};
 
+use super::metrics::Count;
 use super::tracker::{JobKey, Settled};
 use super::{Pipeline, events};
 use crate::ledger::{Event, EventKind, Outcome};
-use crate::relay::{MessageSource, RelayEvent, RelayKind, RelaySink};
+use crate::relay::{MessageSource, RelayEvent, RelayJob, RelayKind, RelaySink};
 
 /// The deposit worker's sink.
 pub struct DepositOutcomes(pub Arc<Pipeline>);
@@ -35,7 +36,9 @@ impl OutcomeSink for DepositOutcomes {
                         attempt.attempt, attempt.decision
                     ),
                 );
-                append(pipeline, entry).await
+                append(pipeline, entry).await?;
+                pipeline.metrics.count(Count::DepositRetry);
+                Ok(())
             }
             WorkerEvent::Final(record) => {
                 let source = record.source.as_ref();
@@ -85,6 +88,10 @@ impl OutcomeSink for DepositOutcomes {
                     reason,
                 );
                 append(pipeline, entry).await?;
+                pipeline.metrics.count(match kind {
+                    EventKind::Deposited => Count::Deposited,
+                    _ => Count::DepositDead,
+                });
                 if let Some(source) = source {
                     settle(
                         pipeline,
@@ -105,6 +112,24 @@ pub struct RelayOutcomes(pub Arc<Pipeline>);
 
 impl RelaySink for RelayOutcomes {
     async fn record(&self, event: &RelayEvent) -> Result<(), String> {
+        self.record_in_ledger(event).await?;
+        let notification = |job: &RelayJob| job.kind == RelayKind::Notification;
+        let count = match event {
+            RelayEvent::Attempt { job, .. } if !notification(job) => Some(Count::RelayRetry),
+            RelayEvent::Delivered { job, .. } if notification(job) => Some(Count::Notification),
+            RelayEvent::Delivered { .. } => Some(Count::Relayed),
+            RelayEvent::Failed { job, .. } if !notification(job) => Some(Count::RelayDead),
+            _ => None,
+        };
+        if let Some(count) = count {
+            self.0.metrics.count(count);
+        }
+        Ok(())
+    }
+}
+
+impl RelayOutcomes {
+    async fn record_in_ledger(&self, event: &RelayEvent) -> Result<(), String> {
         let pipeline = &self.0;
         match event {
             RelayEvent::Attempt {

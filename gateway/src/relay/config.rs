@@ -4,12 +4,13 @@
 //! [`Relayer`](super::Relayer) is built, which also loads and checks the files.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::RelayError;
+pub(crate) use crate::config::resolve_path as resolve;
 
 /// The `[relay]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -290,15 +291,6 @@ fn is_domain_like(name: &str) -> bool {
                     .bytes()
                     .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
         })
-}
-
-/// `path` resolved against `base` when relative.
-pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use dmp_connector::lease_loop::{self, LeaseSettings};
 use dmp_connector::queue::{JobId, Lease, Queue, QueueError};
 use dmp_connector::retry::{Decision, FailureClass, RetryPolicy, decide, exponential_delay};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use super::{Delivery, DeliveryFailure, RelayConfig, RelayContent, RelayJob, Relayer};
 
@@ -141,42 +142,19 @@ impl<Q: Queue, M: MessageSource, S: RelaySink> RelayWorker<Q, M, S> {
     }
 
     /// Runs until `shutdown` turns true, then waits for the deliveries in flight.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let concurrency = self.shared.config.concurrency.max(1);
-        let permits = Arc::new(Semaphore::new(concurrency));
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let permit = tokio::select! {
-                permit = Arc::clone(&permits).acquire_owned() => permit,
-                _ = shutdown.changed() => continue,
-            };
-            // The semaphore is never closed, so acquiring cannot fail.
-            let Ok(permit) = permit else { break };
-            let config = &self.shared.config;
-            let leased = tokio::select! {
-                leased = self.shared.queue.lease(config.lease_for, config.poll) => leased,
-                _ = shutdown.changed() => continue,
-            };
-            match leased {
-                Ok(Some(lease)) => {
-                    let shared = Arc::clone(&self.shared);
-                    tokio::spawn(async move {
-                        shared.process(lease).await;
-                        drop(permit);
-                    });
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "relay lease failed; backing off");
-                    tokio::time::sleep(config.poll).await;
-                }
-            }
-        }
-        // Each delivery in flight holds a permit until it settled its job.
-        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
-        let _ = permits.acquire_many(all).await;
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let config = &self.shared.config;
+        let settings = LeaseSettings {
+            concurrency: config.concurrency,
+            lease_for: config.lease_for,
+            poll: config.poll,
+            consumer: "relay worker",
+        };
+        lease_loop::run(&*self.shared.queue, settings, shutdown, |lease| {
+            let shared = Arc::clone(&self.shared);
+            async move { shared.process(lease).await }
+        })
+        .await;
     }
 }
 

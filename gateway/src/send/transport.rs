@@ -18,6 +18,7 @@ use lettre::transport::smtp::extension::ClientId;
 
 use super::SendError;
 use super::sign::load_certificates;
+use crate::config::error_chain as describe;
 
 /// How TLS starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,21 +132,6 @@ fn classify(server: &str, error: &lettre::transport::smtp::Error) -> SendError {
             reason: describe(error),
         },
     }
-}
-
-/// The error and its causes, each once.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn split_server(server: &str) -> Result<(String, u16), SendError> {

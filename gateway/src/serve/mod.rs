@@ -166,7 +166,7 @@ pub async fn run(config: Config, prepared: Prepared) -> Result<(), ServeError> {
         listeners.push((address, listener));
     }
 
-    let services = services::Services::start(&config, &prepared, spool.clone()).await?;
+    let mut services = services::Services::start(&config, &prepared, spool.clone()).await?;
     let shutdown = Shutdown::new();
     let handler = Arc::clone(&services.pipeline);
     let mut tasks = JoinSet::new();
@@ -176,6 +176,23 @@ pub async fn run(config: Config, prepared: Prepared) -> Result<(), ServeError> {
         let task = tasks.spawn(listener.serve(spool, handler, shutdown));
         addresses.insert(task.id(), address);
     }
+    let (ready, ready_watch) = tokio::sync::watch::channel(false);
+    if config.admin.enabled {
+        let (address, task) = crate::admin::spawn(
+            config.admin.listen,
+            prepared.admin_token().cloned(),
+            Arc::clone(&services.pipeline),
+            ready_watch,
+        )
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: config.admin.listen,
+            source,
+        })?;
+        tracing::info!(%address, "admin endpoint listening (/healthz, /readyz, /metrics)");
+        services.add_background(task);
+    }
+    let _ = ready.send(true);
     tracing::info!(summary = %config.listeners_summary(), "gateway ready");
 
     let mut failure = None;
@@ -186,6 +203,7 @@ pub async fn run(config: Config, prepared: Prepared) -> Result<(), ServeError> {
             tracing::error!("a listener stopped unexpectedly; shutting down");
         }
     }
+    let _ = ready.send(false);
     shutdown.begin();
     loop {
         tokio::select! {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use smtp_in::tls::{TlsSettings, server_config};
 use smtp_in::whitelist::Whitelist;
 
+use crate::admin::Token;
+use crate::config::error_chain;
 use crate::config::{Config, ConfigErrors, ConfigProblem, TlsFiles};
 use crate::relay::Relayer;
 use crate::smime::SmimeVerifier;
@@ -23,6 +25,8 @@ pub struct Prepared {
     smime: Arc<SmimeVerifier>,
     /// The relay built from `[relay]` (routes, next-hop TLS).
     relayer: Arc<Relayer>,
+    /// The admin endpoint's bearer token, if configured.
+    admin_token: Option<Token>,
 }
 
 impl Prepared {
@@ -39,6 +43,11 @@ impl Prepared {
     /// The S/MIME verifier (decryption key, trust anchors, CRLs, sender policies).
     pub fn smime(&self) -> &Arc<SmimeVerifier> {
         &self.smime
+    }
+
+    /// The admin endpoint's bearer token, if configured.
+    pub fn admin_token(&self) -> Option<&Token> {
+        self.admin_token.as_ref()
     }
 
     /// The relay (routes and the next-hop TLS configuration).
@@ -121,6 +130,17 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
         }
     };
 
+    let admin_token = match config.admin.token(&config.directory) {
+        Ok(token) => token,
+        Err(message) => {
+            problems.push(ConfigProblem::Unusable {
+                key: "admin.token_file".to_owned(),
+                message,
+            });
+            None
+        }
+    };
+
     let module_checks = [
         ("pipeline", config.pipeline.validate()),
         ("queue", config.queue.validate()),
@@ -141,6 +161,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, ConfigErrors> {
             whitelist,
             smime,
             relayer,
+            admin_token,
         }),
         _ => Err(ConfigErrors::new(config.file.clone(), problems)),
     }
@@ -154,20 +175,4 @@ fn tls_settings(files: &TlsFiles, require_client_certificate: bool) -> TlsSettin
         crl_files: files.crl_files.clone(),
         require_client_certificate,
     }
-}
-
-/// The error and its sources on one line, since the reader sees no backtrace.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // thiserror messages often already embed their source; do not repeat it.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -62,7 +62,7 @@ impl Services {
         };
         let deposit_queue = if config.dmp.enabled {
             Some(Arc::new(
-                deposit::open_queue(&config.queue, "deposits", dir)
+                deposit::open_queue(&config.queue, "deposits", dir, deposit::Opener::Owner)
                     .await
                     .map_err(service_error("deposit queue"))?,
             ))
@@ -71,7 +71,7 @@ impl Services {
             None
         };
         let relay_queue = Arc::new(
-            deposit::open_queue(&config.queue, "relay", dir)
+            deposit::open_queue(&config.queue, "relay", dir, deposit::Opener::Owner)
                 .await
                 .map_err(service_error("relay queue"))?,
         );
@@ -88,7 +88,7 @@ impl Services {
             relays: Arc::clone(&relay_queue),
             relayer: Arc::clone(&relayer),
             relay_config: config.relay.clone(),
-            inline_relay_content: config.queue.backend == QueueBackend::Amqp,
+            shared_queue: config.queue.backend == QueueBackend::Amqp,
             spool,
             hostname: config.server.hostname.clone(),
         });
@@ -130,6 +130,11 @@ impl Services {
             relay_stop,
             background,
         })
+    }
+
+    /// Adds a task to stop with the services.
+    pub fn add_background(&mut self, task: JoinHandle<()>) {
+        self.background.push(task);
     }
 
     /// Stops the workers (waiting for the jobs in flight) and the background tasks, and signs

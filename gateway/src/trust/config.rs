@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::config::resolve_path as resolve;
 use openssl::x509::X509;
 use serde::Deserialize;
 
@@ -95,15 +96,6 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
-}
-
-/// Resolves a configured path against the configuration directory (absolute paths stay as they are).
-pub fn resolve(config_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        config_dir.join(path)
-    }
 }
 
 /// Reads every certificate of a PEM file (DER accepted too, one certificate).

@@ -53,6 +53,8 @@ pub struct TestConfig {
     pub shutdown_grace: u64,
     /// `limits.max_message_size`, bytes.
     pub max_message_size: u64,
+    /// `admin.listen` port.
+    pub admin_port: u16,
 }
 
 impl TestConfig {
@@ -65,6 +67,7 @@ impl TestConfig {
             spool_dir: None,
             shutdown_grace: 1,
             max_message_size: 10 * 1024 * 1024,
+            admin_port: free_port(),
         }
     }
 
@@ -137,6 +140,10 @@ checkpoint_key = {ledger_key}
 [queue]
 dir = {queue}
 
+[admin]
+enabled = true
+listen = "127.0.0.1:{admin_port}"
+
 [dmp]
 enabled = false
 
@@ -174,6 +181,7 @@ port = {dead_port}
             ledger_key = path(&self.state_dir.join("ledger/checkpoint.key")),
             queue = path(&self.state_dir.join("queue")),
             dead_port = free_port(),
+            admin_port = self.admin_port,
             max_size = self.max_message_size,
         );
         let file = dir.join("gateway.toml");

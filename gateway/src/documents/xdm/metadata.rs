@@ -5,6 +5,11 @@
 //! position.
 
 use dmp_connector::deposit::{Author, Code, SubmissionSet};
+use dmp_connector::xds::metadata::scheme::{
+    DE_AUTHOR, DE_CLASS, DE_CONFIDENTIALITY, DE_EVENT, DE_FACILITY, DE_FORMAT, DE_PATIENT_ID,
+    DE_PRACTICE, DE_TYPE, DE_UNIQUE_ID, RPLC, SS_AUTHOR, SS_CONTENT_TYPE, SS_PATIENT_ID,
+    SS_SOURCE_ID, SS_UNIQUE_ID,
+};
 
 use crate::documents::DocumentError;
 use crate::documents::xml::{self, Element, XmlLimits};
@@ -12,23 +17,6 @@ use crate::documents::xml::{self, Element, XmlLimits};
 const NS_LCM: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0";
 const NS_RIM: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0";
 const NS_RS_21: &str = "urn:oasis:names:tc:ebxml-regrep:registry:xsd:2.1";
-
-const DE_AUTHOR: &str = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d";
-const DE_CLASS: &str = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a";
-const DE_CONFIDENTIALITY: &str = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f";
-const DE_EVENT: &str = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4";
-const DE_FORMAT: &str = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d";
-const DE_FACILITY: &str = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1";
-const DE_PRACTICE: &str = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead";
-const DE_TYPE: &str = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983";
-const DE_PATIENT_ID: &str = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427";
-const DE_UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
-const SS_AUTHOR: &str = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d";
-const SS_CONTENT_TYPE: &str = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500";
-const SS_PATIENT_ID: &str = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446";
-const SS_SOURCE_ID: &str = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832";
-const SS_UNIQUE_ID: &str = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8";
-const RPLC: &str = "urn:ihe:iti:2007:AssociationType:RPLC";
 
 /// One submission set as METADATA.XML describes it.
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,11 @@
 use std::time::SystemTime;
 
 use dmp_connector::deposit::{Author, Code};
+use dmp_connector::xds::metadata::scheme::{
+    DE_AUTHOR, DE_CLASS, DE_CONFIDENTIALITY, DE_FACILITY, DE_FORMAT, DE_PATIENT_ID, DE_PRACTICE,
+    DE_STABLE, DE_TYPE, DE_UNIQUE_ID, HAS_MEMBER, SS_AUTHOR, SS_PATIENT_ID, SS_SOURCE_ID,
+    SS_UNIQUE_ID, SUBMISSION_SET,
+};
 
 use super::{CdaEntry, PackagePatient, pdf_path, random_oid, xds_time};
 use crate::documents::cda::{CdaHeader, derive};
@@ -13,22 +18,6 @@ use crate::send::NamedFile;
 
 const NS_LCM: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0";
 const NS_RIM: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0";
-const STABLE_ENTRY: &str = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1";
-const SUBMISSION_SET_NODE: &str = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd";
-const HAS_MEMBER: &str = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember";
-const DE_AUTHOR: &str = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d";
-const DE_CLASS: &str = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a";
-const DE_CONFIDENTIALITY: &str = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f";
-const DE_FORMAT: &str = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d";
-const DE_FACILITY: &str = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1";
-const DE_PRACTICE: &str = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead";
-const DE_TYPE: &str = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983";
-const DE_PATIENT_ID: &str = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427";
-const DE_UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
-const SS_AUTHOR: &str = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d";
-const SS_PATIENT_ID: &str = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446";
-const SS_SOURCE_ID: &str = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832";
-const SS_UNIQUE_ID: &str = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8";
 /// IHE format code of a document whose MIME type says it all (a PDF outside a CDA).
 const MIME_SUFFICIENT: &str = "urn:ihe:iti:xds:2017:mimeTypeSufficient";
 const IHE_FORMAT_SYSTEM: &str = "1.3.6.1.4.1.19376.1.2.3";
@@ -71,7 +60,7 @@ pub(super) fn metadata(
         package += &author_classification(SS_AUTHOR, "SubmissionSet01", author, "ss");
     }
     package += &format!(
-        r#"<rim:Classification id="ss-node" classifiedObject="SubmissionSet01" classificationNode="{SUBMISSION_SET_NODE}"/>"#
+        r#"<rim:Classification id="ss-node" classifiedObject="SubmissionSet01" classificationNode="{SUBMISSION_SET}"/>"#
     );
     package += &external_id(
         SS_UNIQUE_ID,
@@ -166,7 +155,7 @@ fn pdf_entry(
 
 fn extrinsic_object(id: &str, mime_type: &str, body: &str) -> String {
     format!(
-        "<rim:ExtrinsicObject id=\"{id}\" mimeType=\"{mime_type}\" objectType=\"{STABLE_ENTRY}\">{body}</rim:ExtrinsicObject>\r\n"
+        "<rim:ExtrinsicObject id=\"{id}\" mimeType=\"{mime_type}\" objectType=\"{DE_STABLE}\">{body}</rim:ExtrinsicObject>\r\n"
     )
 }
 
