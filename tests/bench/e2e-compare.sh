@@ -152,13 +152,13 @@ run_backend() { # run_backend NAME
     local sim_port
     sim_port="$(sed -n 's/.*dmp-sim listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/dmp-sim.log" | head -n 1)"
 
-    local port implicit backend_args=()
-    port="$(free_port)" implicit="$(free_port)"
+    local port implicit admin backend_args=()
+    port="$(free_port)" implicit="$(free_port)" admin="$(free_port)"
     if [[ "$name" == amqp ]]; then
         backend_args=(--amqp-prefix "$RUN_ID" --postgres-schema "$RUN_ID")
     fi
     local config
-    config="$("$E2E_ENV" config --dir "$dir" --smtp-port "$port" --implicit-port "$implicit" \
+    config="$("$E2E_ENV" config --dir "$dir" --smtp-port "$port" --implicit-port "$implicit" --admin-port "$admin" \
         --dmp-endpoint "https://127.0.0.1:$sim_port/repository" ${backend_args[@]+"${backend_args[@]}"})"
     "$GATEWAY" run --config "$config" >"$dir/gateway.log" 2>&1 &
     local gateway_pid=$!

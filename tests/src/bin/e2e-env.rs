@@ -61,6 +61,9 @@ enum Command {
         /// Implicit-TLS listener port.
         #[arg(long)]
         implicit_port: u16,
+        /// Admin endpoint port.
+        #[arg(long)]
+        admin_port: u16,
         /// dmp-sim's ITI-41 endpoint.
         #[arg(long)]
         dmp_endpoint: String,
@@ -84,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
             dir,
             smtp_port,
             implicit_port,
+            admin_port,
             dmp_endpoint,
             log_level,
             backends,
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             let settings = GatewaySettings {
                 smtp_port,
                 implicit_port,
+                admin_port,
                 queue: backends.queue(),
                 ledger: backends.ledger(),
                 dmp_endpoint,

@@ -67,6 +67,9 @@ pub struct GatewaySettings {
     pub smtp_port: u16,
     /// Implicit-TLS listener port.
     pub implicit_port: u16,
+    /// Admin HTTP endpoint port (`[admin] listen`; the shipped fixed port would collide between
+    /// tests running in parallel).
+    pub admin_port: u16,
     /// Queue backend.
     pub queue: QueueBackend,
     /// Ledger backend.
@@ -149,6 +152,13 @@ pub fn render(settings: &GatewaySettings) -> anyhow::Result<String> {
             listener(settings.implicit_port, "implicit"),
         ]),
     );
+
+    if let Some(Value::Table(admin)) = root.get_mut("admin") {
+        admin.insert(
+            "listen".into(),
+            format!("127.0.0.1:{}", settings.admin_port).into(),
+        );
+    }
 
     let whitelist = section(&mut root, "whitelist");
     whitelist.insert("file".into(), path_value(&settings.whitelist.0));

@@ -110,6 +110,7 @@ impl TestEnvBuilder {
         let settings = GatewaySettings {
             smtp_port: free_port()?,
             implicit_port: free_port()?,
+            admin_port: free_port()?,
             queue: self.queue,
             ledger: self.ledger,
             dmp_endpoint: dmp.endpoint(),
