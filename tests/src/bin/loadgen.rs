@@ -71,8 +71,13 @@ struct Cli {
     #[arg(long, short = 'k', default_value_t = 1)]
     per_connection: u64,
     /// Message size in bytes (suffixes K and M are powers of 1024).
-    #[arg(long, default_value = "100K", value_parser = parse_size)]
+    #[arg(long, default_value = "100K", value_parser = parse_size, conflicts_with = "message_file")]
     size: usize,
+    /// Send this prebuilt RFC 5322 message (e.g. from `gateway send --output`) instead of a
+    /// synthetic one; each copy gets its own Message-ID. Repeat to cycle through several (the
+    /// gateway deposits each document once: distinct documents need distinct files).
+    #[arg(long)]
+    message_file: Vec<PathBuf>,
     /// Envelope sender (its domain must match the client certificate in the liste blanche).
     #[arg(long, default_value = "secretariat@hopital-a.mssante.test")]
     from: String,
@@ -138,7 +143,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
 /// What every worker shares.
 struct Shared {
     connect: ConnectOptions,
-    template: MessageTemplate,
+    templates: Vec<MessageTemplate>,
     from: String,
     to: Vec<String>,
     per_connection: u64,
@@ -217,8 +222,10 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         let Some((session, sent)) = current.as_mut() else {
             continue;
         };
-        let header = shared.template.message_id_header(shared.run, sequence);
-        let parts = [header.as_slice(), shared.template.rest()];
+        // `templates` is never empty (run_load builds at least one).
+        let template = &shared.templates[(sequence % shared.templates.len() as u64) as usize];
+        let header = template.message_id_header(shared.run, sequence);
+        let parts = [header.as_slice(), template.rest()];
         match session.send_mail(&shared.from, &shared.to, &parts).await {
             Ok(timing) => {
                 tally.accepted += 1;
@@ -301,14 +308,24 @@ async fn run_load(cli: &Cli, options: ConnectOptions) -> anyhow::Result<serde_js
     if cli.sessions == 0 || cli.per_connection == 0 {
         bail!("--sessions and --per-connection must be at least 1");
     }
-    let template = MessageTemplate::new(&cli.from, &cli.to, cli.size);
-    let message_size = template.size();
+    let domain = cli.from.rsplit_once('@').map_or("loadgen.test", |(_, d)| d);
+    let mut templates = Vec::with_capacity(cli.message_file.len().max(1));
+    for path in &cli.message_file {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read --message-file {}", path.display()))?;
+        templates.push(MessageTemplate::from_message(&bytes, domain));
+    }
+    if templates.is_empty() {
+        templates.push(MessageTemplate::new(&cli.from, &cli.to, cli.size));
+    }
+    // The mean size when several files are cycled through.
+    let message_size = templates.iter().map(MessageTemplate::size).sum::<usize>() / templates.len();
     let run = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64);
     let shared = Arc::new(Shared {
         connect: options,
-        template,
+        templates,
         from: cli.from.clone(),
         to: cli.to.clone(),
         per_connection: cli.per_connection,

@@ -68,6 +68,47 @@ impl MessageTemplate {
         }
     }
 
+    /// A template from a prebuilt RFC 5322 message (e.g. written by `gateway send --output`):
+    /// its own `Message-ID` header is dropped so each copy gets a unique one, bare LF line ends
+    /// become CRLF and lines starting with "." are dot-stuffed. `domain` names the Message-IDs.
+    pub fn from_message(message: &[u8], domain: &str) -> Self {
+        let mut crlf = Vec::with_capacity(message.len() + message.len() / 50);
+        for (index, &byte) in message.iter().enumerate() {
+            if byte == b'\n' && (index == 0 || message[index - 1] != b'\r') {
+                crlf.push(b'\r');
+            }
+            crlf.push(byte);
+        }
+        if !crlf.ends_with(b"\r\n") {
+            crlf.extend_from_slice(b"\r\n");
+        }
+        let mut rest = Vec::with_capacity(crlf.len() + 64);
+        let mut in_headers = true;
+        let mut skipping = false;
+        for line in crlf.split_inclusive(|&byte| byte == b'\n') {
+            if in_headers {
+                if line == b"\r\n" {
+                    in_headers = false;
+                } else if skipping && (line.starts_with(b" ") || line.starts_with(b"\t")) {
+                    continue;
+                } else {
+                    skipping = line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:");
+                    if skipping {
+                        continue;
+                    }
+                }
+            }
+            if line.starts_with(b".") {
+                rest.push(b'.');
+            }
+            rest.extend_from_slice(line);
+        }
+        Self {
+            domain: domain.to_owned(),
+            rest: rest.into(),
+        }
+    }
+
     /// The header line that makes copy `sequence` of run `run` unique.
     pub fn message_id_header(&self, run: u64, sequence: u64) -> Vec<u8> {
         format!(
@@ -99,6 +140,18 @@ fn angle_list(addresses: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prebuilt_message_gets_a_fresh_message_id_and_smtp_line_ends() {
+        let file =
+            b"From: a@b.test\nMessage-ID: <old@b.test>\n (folded)\nSubject: s\n\n.dot\nbody\n";
+        let template = MessageTemplate::from_message(file, "b.test");
+        let copy = [template.message_id_header(1, 2), template.rest().to_vec()].concat();
+        assert_eq!(
+            String::from_utf8(copy).unwrap(),
+            "Message-ID: <loadgen.1.2@b.test>\r\nFrom: a@b.test\r\nSubject: s\r\n\r\n..dot\r\nbody\r\n"
+        );
+    }
 
     #[test]
     fn size_is_close_and_lines_are_clean() {

@@ -143,6 +143,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         recipients: &[String],
         parts: &[&[u8]],
     ) -> Result<TransactionTiming, SmtpClientError> {
+        self.send_mail_with_reply(from, recipients, parts)
+            .await
+            .map(|(timing, _)| timing)
+    }
+
+    /// Like [`Session::send_mail`], also returning the server's reply to the final "." (it
+    /// carries the queue id a test or a benchmark needs to follow the message).
+    pub async fn send_mail_with_reply(
+        &mut self,
+        from: &str,
+        recipients: &[String],
+        parts: &[&[u8]],
+    ) -> Result<(TransactionTiming, Reply), SmtpClientError> {
         let start = Instant::now();
         self.command(&format!("MAIL FROM:<{from}>"), Stage::MailFrom, 250)
             .await?;
@@ -164,12 +177,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.write(b".\r\n", Stage::EndOfData).await?;
         self.flush(Stage::EndOfData).await?;
         let end_of_data = Instant::now();
-        self.expect(Stage::EndOfData, 250).await?;
+        let reply = self.expect(Stage::EndOfData, 250).await?;
         let done = Instant::now();
-        Ok(TransactionTiming {
+        let timing = TransactionTiming {
             accept: done - end_of_data,
             total: done - start,
-        })
+        };
+        Ok((timing, reply))
     }
 
     /// Sends RSET, to continue after a refused transaction.
