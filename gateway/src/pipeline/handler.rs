@@ -100,6 +100,7 @@ impl Pipeline {
     ) -> Result<inspect::Inspection, Box<Refusal>> {
         self.inspect_raw(
             raw,
+            message.sha256,
             message.queue_id.as_str(),
             message.envelope.mail_from.as_deref(),
             message
@@ -115,6 +116,7 @@ impl Pipeline {
     pub(super) async fn inspect_raw(
         &self,
         raw: Vec<u8>,
+        message_sha256: [u8; 32],
         queue_id: &str,
         mail_from: Option<&str>,
         peer_subject: Option<&str>,
@@ -129,6 +131,7 @@ impl Pipeline {
                 policy: &policy,
                 authenticated_domain: authenticated.as_deref(),
                 queue_id: &queue_id,
+                message_sha256,
             };
             inspect::inspect(&raw, &context)
         });
@@ -141,7 +144,7 @@ impl Pipeline {
                     reply: replies::local_error(),
                     reason: format!("internal: checks failed: {error}"),
                     message_id: None,
-                    message_sha256: [0; 32],
+                    message_sha256,
                 }))
             }
         }

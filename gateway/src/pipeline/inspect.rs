@@ -3,7 +3,6 @@
 //! Pure and blocking (OpenSSL, zip, XML): the handler runs it on the blocking pool. It decides
 //! nothing about durability; it returns what the ledger and the jobs need, or the refusal.
 
-use sha2::{Digest, Sha256};
 use smtp_in::reply::{EnhancedCode, Reply};
 
 use crate::documents::{self, DocumentError, DocumentPolicy, Extraction, SourceMessage};
@@ -84,11 +83,13 @@ pub struct InspectContext<'a> {
     pub authenticated_domain: Option<&'a str>,
     /// The spool queue id.
     pub queue_id: &'a str,
+    /// SHA-256 of the raw message, computed by the spool as it wrote it.
+    pub message_sha256: Hash,
 }
 
 /// Runs every check on `raw` (the spooled message, `Received:` header included).
 pub fn inspect(raw: &[u8], context: &InspectContext<'_>) -> Result<Inspection, Box<Refusal>> {
-    let message_sha256: Hash = Sha256::digest(raw).into();
+    let message_sha256 = context.message_sha256;
     let message_id = header_value(raw, "message-id").map(|id| strip_angles(&id));
     let refuse = |reply: Reply, reason: String| {
         Box::new(Refusal {

@@ -124,7 +124,9 @@ impl Pipeline {
             }
         }
         // Track before enqueueing: an outcome can come back before `enqueue` returns.
-        let finished = self.tracker.track(message, message_id, keys, settled);
+        let finished = self
+            .tracker
+            .track(message, message_id, keys, settled, resumed);
         if let Some(finished) = finished {
             self.finish(finished).await;
             return;

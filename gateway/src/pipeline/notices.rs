@@ -47,7 +47,13 @@ impl Pipeline {
     pub(super) async fn finish(&self, finished: Finished) {
         let message = &finished.message;
         let queue_id = message.queue_id.as_str().to_owned();
-        match self.notices_already_queued(&queue_id).await {
+        // Only a message resumed after a restart can have had its notifications queued already.
+        let already = if finished.resumed {
+            self.notices_already_queued(&queue_id).await
+        } else {
+            Ok(false)
+        };
+        match already {
             Ok(true) => {}
             Ok(false) => {
                 if let Err(error) = self.queue_notices(&finished).await {

@@ -28,6 +28,7 @@ impl Pipeline {
             let inspected = self
                 .inspect_raw(
                     raw,
+                    message.sha256,
                     &queue_id,
                     envelope.mail_from.as_deref(),
                     envelope.peer.as_ref().map(|peer| peer.subject.as_str()),

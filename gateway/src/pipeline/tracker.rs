@@ -39,6 +39,8 @@ pub struct Finished {
     pub deposit_failures: Vec<(String, String)>,
     /// Relays that failed for good: (domain, reason).
     pub relay_failures: Vec<(String, String)>,
+    /// Tracked again after a restart: its notifications may already be queued.
+    pub resumed: bool,
 }
 
 #[derive(Debug)]
@@ -56,13 +58,15 @@ pub struct Tracker {
 
 impl Tracker {
     /// Starts tracking `message` with `jobs` outstanding; jobs already final are given in
-    /// `settled` (recovery). Returns the message at once if nothing is outstanding.
+    /// `settled`, and `resumed` says the message was found in the spool at start. Returns the
+    /// message at once if nothing is outstanding.
     pub fn track(
         &self,
         message: CommittedMessage,
         message_id: Option<String>,
         jobs: impl IntoIterator<Item = JobKey>,
         settled: impl IntoIterator<Item = (JobKey, Settled)>,
+        resumed: bool,
     ) -> Option<Finished> {
         let queue_id = message.queue_id.as_str().to_owned();
         let mut tracked = Tracked {
@@ -72,6 +76,7 @@ impl Tracker {
                 deposited: Vec::new(),
                 deposit_failures: Vec::new(),
                 relay_failures: Vec::new(),
+                resumed,
             },
             outstanding: jobs.into_iter().collect(),
             since: Instant::now(),
@@ -194,7 +199,7 @@ mod tests {
             JobKey::Deposit("1.2.3".into()),
             JobKey::Relay("d.test".into()),
         ];
-        assert!(tracker.track(message(ID), None, jobs, []).is_none());
+        assert!(tracker.track(message(ID), None, jobs, [], false).is_none());
         assert!(
             tracker
                 .settle(ID, JobKey::Relay("d.test".into()), Settled::Done)
@@ -230,7 +235,7 @@ mod tests {
         let tracker = Tracker::default();
         let jobs = [JobKey::Relay("d.test".into())];
         let settled = [(JobKey::Relay("d.test".into()), Settled::Done)];
-        let finished = tracker.track(message(ID), None, jobs, settled);
+        let finished = tracker.track(message(ID), None, jobs, settled, true);
         assert!(finished.is_some());
         assert!(!tracker.contains(ID));
     }

@@ -16,11 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::oneshot;
-
 use self::writer::spawn_writer;
 use super::frame::{self, ScanEnd};
-use super::{Lookup, RawEntry, StoredCheckpoint};
+use super::{Lookup, RawEntry, Request, StoredCheckpoint, submit_all};
 use crate::ledger::encoding;
 use crate::ledger::entry::{Entry, Event, Hash, now_ms};
 use crate::ledger::error::LedgerError;
@@ -80,11 +78,6 @@ struct Checkpoints {
     file: Option<File>,
     path: PathBuf,
     notes: Vec<String>,
-}
-
-struct Request {
-    event: Event,
-    reply: oneshot::Sender<Result<Entry, LedgerError>>,
 }
 
 impl State {
@@ -201,38 +194,16 @@ impl FileStore {
 
     /// Appends an event; returns once it is on disk.
     pub async fn append(&self, event: Event) -> Result<Entry, LedgerError> {
-        let writer = self.writer.as_ref().ok_or(LedgerError::ReadOnly)?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(Request { event, reply })
-            .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))?;
-        answer
-            .await
-            .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))?
+        let mut entries = self.append_all(vec![event]).await?;
+        entries
+            .pop()
+            .ok_or_else(|| LedgerError::WriterStopped("no entry returned".into()))
     }
 
     /// Appends several events in this order, in one group commit when the writer is idle.
     pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Entry>, LedgerError> {
         let writer = self.writer.as_ref().ok_or(LedgerError::ReadOnly)?;
-        let mut answers = Vec::with_capacity(events.len());
-        // Every request is queued before the first answer is awaited: the writer thread takes
-        // them in order and makes them durable together.
-        for event in events {
-            let (reply, answer) = oneshot::channel();
-            writer
-                .send(Request { event, reply })
-                .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))?;
-            answers.push(answer);
-        }
-        let mut entries = Vec::with_capacity(answers.len());
-        for answer in answers {
-            entries.push(
-                answer
-                    .await
-                    .map_err(|_| LedgerError::WriterStopped("writer thread ended".into()))??,
-            );
-        }
-        Ok(entries)
+        submit_all(events, |request| writer.send(request).is_ok()).await
     }
 
     /// Number of entries and current root.

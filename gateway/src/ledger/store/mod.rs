@@ -51,6 +51,34 @@ pub enum Lookup {
     },
 }
 
+/// One event handed to a store's writer, with where to send its entry.
+pub(super) struct Request {
+    pub(super) event: Event,
+    pub(super) reply: tokio::sync::oneshot::Sender<Result<Entry, LedgerError>>,
+}
+
+/// Queues every event to a writer (through `send`, false when the writer is gone) before
+/// awaiting any answer, so they are written in order and can share one commit.
+pub(super) async fn submit_all(
+    events: Vec<Event>,
+    send: impl Fn(Request) -> bool,
+) -> Result<Vec<Entry>, LedgerError> {
+    let stopped = || LedgerError::WriterStopped("ledger writer ended".into());
+    let mut answers = Vec::with_capacity(events.len());
+    for event in events {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !send(Request { event, reply }) {
+            return Err(stopped());
+        }
+        answers.push(answer);
+    }
+    let mut entries = Vec::with_capacity(answers.len());
+    for answer in answers {
+        entries.push(answer.await.map_err(|_| stopped())??);
+    }
+    Ok(entries)
+}
+
 /// A ledger store: one of the backends.
 pub enum Store {
     /// Local segment files.
@@ -72,13 +100,7 @@ impl Store {
     pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Entry>, LedgerError> {
         match self {
             Store::File(store) => store.append_all(events).await,
-            Store::Postgres(store) => {
-                let mut entries = Vec::with_capacity(events.len());
-                for event in events {
-                    entries.push(store.append(event).await?);
-                }
-                Ok(entries)
-            }
+            Store::Postgres(store) => store.append_all(events).await,
         }
     }
 

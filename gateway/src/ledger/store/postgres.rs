@@ -7,10 +7,10 @@
 //! WAL flush), the same group commit as the file backend. Tables live in a schema named in the
 //! config, so tests (and separate ledgers) never collide.
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 
-use super::{Lookup, RawEntry, StoredCheckpoint};
+use super::{Lookup, RawEntry, Request, StoredCheckpoint, submit_all};
 use crate::ledger::encoding;
 use crate::ledger::entry::{Entry, Event, Hash, now_ms};
 use crate::ledger::error::LedgerError;
@@ -24,11 +24,6 @@ pub struct PgStore {
     reader: Client,
     schema: String,
     writer: Option<mpsc::UnboundedSender<Request>>,
-}
-
-struct Request {
-    event: Event,
-    reply: oneshot::Sender<Result<Entry, LedgerError>>,
 }
 
 /// Checks a schema name: lowercase ASCII letters, digits and `_`, starting with a letter.
@@ -109,14 +104,17 @@ impl PgStore {
 
     /// Appends an event; returns once its transaction has committed.
     pub async fn append(&self, event: Event) -> Result<Entry, LedgerError> {
+        let mut entries = self.append_all(vec![event]).await?;
+        entries
+            .pop()
+            .ok_or_else(|| LedgerError::WriterStopped("no entry returned".into()))
+    }
+
+    /// Appends several events in this order; they share one transaction when the writer is
+    /// idle (its group commit).
+    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Entry>, LedgerError> {
         let writer = self.writer.as_ref().ok_or(LedgerError::ReadOnly)?;
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(Request { event, reply })
-            .map_err(|_| LedgerError::WriterStopped("writer task ended".into()))?;
-        answer
-            .await
-            .map_err(|_| LedgerError::WriterStopped("writer task ended".into()))?
+        submit_all(events, |request| writer.send(request).is_ok()).await
     }
 
     /// Number of entries and current root.
