@@ -20,6 +20,8 @@ use super::paths::cert;
 
 /// The test NIR authority (fictitious patients).
 pub const TEST_NIR: &str = "1.2.250.1.213.1.4.10";
+/// The French visibility code system (JDV_J58) of masking confidentiality codes.
+pub const MASKING_CODE_SYSTEM: &str = "1.2.250.1.213.1.1.4.13";
 /// The sending hospital's mailbox (envelope and From).
 pub const SENDER: &str = "secretariat@hopital-a.mssante.test";
 
@@ -237,6 +239,9 @@ pub struct XdmEntry {
     pub type_code: &'static str,
     /// The `hash` slot: `None` = the true SHA-1 of `bytes` (Some: a tampered package).
     pub declared_sha1: Option<String>,
+    /// Visibility codes (JDV_J58, e.g. `INVISIBLE_PATIENT`) classified as further
+    /// confidentialityCode values after the HL7 `N`.
+    pub masking_codes: Vec<&'static str>,
 }
 
 impl XdmEntry {
@@ -249,6 +254,7 @@ impl XdmEntry {
             unique_id: unique_id.to_owned(),
             type_code: kind.type_code(),
             declared_sha1: None,
+            masking_codes: Vec::new(),
         }
     }
 
@@ -261,6 +267,7 @@ impl XdmEntry {
             unique_id: unique_id.to_owned(),
             type_code: "11490-0",
             declared_sha1: None,
+            masking_codes: Vec::new(),
         }
     }
 }
@@ -371,6 +378,15 @@ pub fn xdm_metadata(patient: &Patient, set_unique_id: &str, entries: &[XdmEntry]
         ] {
             body += &classification(scheme, &id, code, system, display);
         }
+        for code in &entry.masking_codes {
+            body += &classification(
+                "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f",
+                &id,
+                code,
+                MASKING_CODE_SYSTEM,
+                code,
+            );
+        }
         body += &format!(
             r#"<rim:ExternalIdentifier identificationScheme="urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427" value="{cx}" id="pid-{id}" registryObject="{id}"><rim:Name><rim:LocalizedString value="XDSDocumentEntry.patientId"/></rim:Name></rim:ExternalIdentifier>"#
         );
@@ -476,6 +492,9 @@ pub struct Mail {
     pub attachments: Vec<Attachment>,
     /// Signature / encryption.
     pub protection: Protection,
+    /// Further header fields, written after Message-ID (outside the signed entity, as mail
+    /// clients write them).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Mail {
@@ -488,7 +507,21 @@ impl Mail {
             message_id: message_id.to_owned(),
             attachments,
             protection: Protection::Signed("sign-hopital-a"),
+            extra_headers: Vec::new(),
         }
+    }
+
+    /// The same message with one more header field.
+    pub fn with_header(mut self, name: &str, value: &str) -> Mail {
+        self.extra_headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same message asking for a disposition notification to its sender
+    /// (`Disposition-Notification-To: <from>`).
+    pub fn asking_for_mdn(self) -> Mail {
+        let from = format!("<{}>", self.from);
+        self.with_header("Disposition-Notification-To", &from)
     }
 
     /// The same message with another protection.
@@ -513,6 +546,9 @@ impl Mail {
         out += &format!("Subject: {}\r\n", self.subject);
         out += "Date: Tue, 01 Dec 2026 10:30:00 +0100\r\n";
         out += &format!("Message-ID: <{}>\r\n", self.message_id);
+        for (name, value) in &self.extra_headers {
+            out += &format!("{name}: {value}\r\n");
+        }
         out += "MIME-Version: 1.0\r\n";
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&entity);
@@ -647,6 +683,30 @@ pub fn discharge_letter_xdm(
             CdaKind::DischargeLetter,
         ),
         XdmEntry::pdf("DOC0002.PDF", fake_pdf(pdf_size), &format!("{unique_id}.2")),
+    ];
+    let zip = xdm_zip(patient, &format!("1.2.250.1.999.1.20261201.{n}"), &entries)?;
+    Ok(Clinical {
+        patient: patient.clone(),
+        cda,
+        attachments: vec![Attachment::new("IHE_XDM.ZIP", "application/zip", zip)],
+    })
+}
+
+/// A discharge letter in an XDM package (CDA and a small PDF) whose CDA entry is masked from
+/// the patient: its confidentialityCode set is `N` plus `INVISIBLE_PATIENT` (JDV_J58).
+pub fn masked_from_patient_xdm(patient: &Patient, n: u32) -> anyhow::Result<Clinical> {
+    let unique_id = format!("1.2.250.1.999.1.1.{n}");
+    let cda = cda(CdaKind::DischargeLetter, patient, &unique_id);
+    let mut entry = XdmEntry::cda(
+        "DOC0001.XML",
+        cda.clone(),
+        &unique_id,
+        CdaKind::DischargeLetter,
+    );
+    entry.masking_codes = vec!["INVISIBLE_PATIENT"];
+    let entries = [
+        entry,
+        XdmEntry::pdf("DOC0002.PDF", fake_pdf(2_000), &format!("{unique_id}.2")),
     ];
     let zip = xdm_zip(patient, &format!("1.2.250.1.999.1.20261201.{n}"), &entries)?;
     Ok(Clinical {
