@@ -19,7 +19,7 @@ use super::dmp::DmpSim;
 use super::message::Mail;
 use super::paths::binary;
 use super::process::Process;
-use super::sink::SmtpSink;
+use super::sink::{SinkMode, SmtpSink};
 use super::whitelist;
 
 /// The line the gateway logs once its listeners accept mail.
@@ -33,7 +33,7 @@ pub struct TestEnvBuilder {
     queue: QueueBackend,
     ledger: LedgerBackend,
     dmp_down_for_secs: Option<u64>,
-    smtp_domains: Vec<String>,
+    smtp_domains: Vec<(String, SinkMode)>,
 }
 
 /// A name unique to this run and test, for broker prefixes and database schemas.
@@ -63,7 +63,7 @@ impl TestEnvBuilder {
             queue: QueueBackend::Embedded,
             ledger: LedgerBackend::File,
             dmp_down_for_secs: None,
-            smtp_domains: vec!["cabinet-c.mssante.test".to_owned()],
+            smtp_domains: vec![("cabinet-c.mssante.test".to_owned(), SinkMode::Accept)],
         }
     }
 
@@ -83,6 +83,13 @@ impl TestEnvBuilder {
         self
     }
 
+    /// One more recipient domain routed over SMTP to a sink that answers as `mode` says (and
+    /// listed in the liste blanche like the others).
+    pub fn smtp_domain(mut self, domain: &str, mode: SinkMode) -> TestEnvBuilder {
+        self.smtp_domains.push((domain.to_owned(), mode));
+        self
+    }
+
     /// Sets up everything and starts the gateway.
     pub async fn start(self) -> anyhow::Result<TestEnv> {
         // Fail early and clearly when the binaries were not built.
@@ -94,8 +101,8 @@ impl TestEnvBuilder {
         let dmp = DmpSim::start(&mkdir(&root.join("dmp-sim"))?, self.dmp_down_for_secs).await?;
         let mut sinks = Vec::new();
         let mut routes = Vec::new();
-        for domain in &self.smtp_domains {
-            let sink = SmtpSink::start(domain, &root.join("sinks").join(domain))?;
+        for (domain, mode) in &self.smtp_domains {
+            let sink = SmtpSink::start(domain, &root.join("sinks").join(domain), mode)?;
             routes.push(Route::Smtp {
                 domain: domain.clone(),
                 port: sink.port(),
@@ -115,7 +122,14 @@ impl TestEnvBuilder {
             ledger: self.ledger,
             dmp_endpoint: dmp.endpoint(),
             routes,
-            whitelist: whitelist::write(&config_dir, &self.smtp_domains)?,
+            whitelist: whitelist::write(
+                &config_dir,
+                &self
+                    .smtp_domains
+                    .iter()
+                    .map(|(domain, _)| domain.clone())
+                    .collect::<Vec<_>>(),
+            )?,
             log_level: "info".to_owned(),
         };
         let config = config_dir.join("gateway.toml");

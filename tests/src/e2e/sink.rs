@@ -7,14 +7,45 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use smtp_in::handler::AcceptAll;
+use smtp_in::handler::{AcceptAll, MessageHandler, Verdict};
 use smtp_in::limits::Limits;
+use smtp_in::reply::{EnhancedCode, Reply};
 use smtp_in::server::{Listener, ListenerConfig, ListenerMode, Shutdown};
 use smtp_in::spool::Spool;
+use smtp_in::spool::SpooledMessage;
 use smtp_in::tls::{TlsSettings, server_config};
 use tokio::task::JoinHandle;
 
 use super::paths::cert;
+
+/// What a sink answers at the end of DATA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkMode {
+    /// `250`: the message is kept.
+    Accept,
+    /// This reply (a 5xx makes the gateway's relay fail for good); nothing is kept.
+    Refuse(Reply),
+}
+
+impl SinkMode {
+    /// `550 5.1.1`: the recipient mailbox does not exist.
+    pub fn unknown_user() -> SinkMode {
+        SinkMode::Refuse(Reply::new(
+            550,
+            EnhancedCode::new(5, 1, 1),
+            "Recipient address rejected: user unknown (test sink)",
+        ))
+    }
+}
+
+/// Refuses every message with the same reply.
+struct RefuseAll(Reply);
+
+impl MessageHandler for RefuseAll {
+    async fn check(&self, _message: &SpooledMessage) -> Verdict {
+        Verdict::Reject(self.0.clone())
+    }
+}
 
 /// A running SMTP sink for one recipient domain.
 #[derive(Debug)]
@@ -28,8 +59,8 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts a STARTTLS sink on a free port, spooling under `dir`.
-    pub fn start(domain: &str, dir: &Path) -> anyhow::Result<SmtpSink> {
+    /// Starts a STARTTLS sink on a free port, spooling under `dir`, answering as `mode` says.
+    pub fn start(domain: &str, dir: &Path, mode: &SinkMode) -> anyhow::Result<SmtpSink> {
         let tls = server_config(&TlsSettings {
             certificate_chain: cert("tls/gateway.pem"),
             private_key: cert("tls/gateway.key"),
@@ -49,8 +80,16 @@ impl SmtpSink {
         let address = listener.local_addr()?;
         let spool = Spool::open(dir).context("sink spool")?;
         let shutdown = Shutdown::new();
-        let task =
-            tokio::spawn(listener.serve(spool.clone(), Arc::new(AcceptAll), shutdown.clone()));
+        let task = match mode {
+            SinkMode::Accept => {
+                tokio::spawn(listener.serve(spool.clone(), Arc::new(AcceptAll), shutdown.clone()))
+            }
+            SinkMode::Refuse(reply) => tokio::spawn(listener.serve(
+                spool.clone(),
+                Arc::new(RefuseAll(reply.clone())),
+                shutdown.clone(),
+            )),
+        };
         Ok(SmtpSink {
             domain: domain.to_owned(),
             address,
