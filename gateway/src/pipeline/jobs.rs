@@ -218,7 +218,7 @@ impl Pipeline {
             if self.is_patient_domain(&domain) && !inspection.may_reach_patients() {
                 withheld.push((
                     domain,
-                    "withheld: a document is masked from the patient (INVISIBLE_PATIENT)"
+                    "withheld (5.7.1): a document is masked from the patient (INVISIBLE_PATIENT)"
                         .to_owned(),
                 ));
                 continue;
