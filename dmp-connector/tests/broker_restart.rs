@@ -59,7 +59,14 @@ async fn jobs_survive_a_broker_restart() {
             .unwrap()
             .unwrap();
         *delivered
-            .entry(lease.job.idempotency_key.clone())
+            .entry(
+                lease
+                    .job
+                    .request()
+                    .expect("deposit request")
+                    .entry
+                    .unique_id,
+            )
             .or_default() += 1;
         queue.ack(lease).await.unwrap();
     }
@@ -114,7 +121,14 @@ async fn jobs_survive_a_broker_restart() {
             continue;
         };
         *delivered
-            .entry(lease.job.idempotency_key.clone())
+            .entry(
+                lease
+                    .job
+                    .request()
+                    .expect("deposit request")
+                    .entry
+                    .unique_id,
+            )
             .or_default() += 1;
         queue.ack(lease).await.expect("ack after recovery");
     }

@@ -123,7 +123,7 @@ async fn embedded_release_leases_makes_leased_jobs_ready_at_once() {
         .await
         .expect("lease")
         .expect("job ready without waiting 600 s");
-    assert_eq!(lease.job.idempotency_key, "1.2.21");
+    assert_eq!(lease.job.idempotency_key, "0000000000000001/1.2.21");
     assert_eq!(queue.release_leases().await.expect("release"), 1);
 }
 

@@ -237,7 +237,7 @@ async fn permanent_failure_dead_letters_at_once() {
     assert_eq!(queue.counts().await.unwrap().dead, 1);
     assert_eq!(
         queue.log().last().map(String::as_str),
-        Some("dead 1.2.250.2")
+        Some("dead 0000000000000001/1.2.250.2")
     );
 }
 
@@ -422,7 +422,7 @@ async fn a_job_is_not_acked_until_its_outcome_is_recorded() {
     ));
     assert_eq!(
         queue.log().last().map(String::as_str),
-        Some("ack 1.2.250.7")
+        Some("ack 0000000000000001/1.2.250.7")
     );
 }
 

@@ -9,8 +9,10 @@
 //! - a job is leased for a duration; a lease that is neither acked, retried nor dead-lettered
 //!   before it expires (a dead worker) makes the job available again: delivery is
 //!   **at-least-once**, and the DMP's idempotency by document `uniqueId` makes it exactly-once;
-//! - enqueueing a job whose idempotency key (the document `uniqueId`) belongs to a live job
-//!   (ready, delayed or leased) adds nothing and answers [`Enqueued::Duplicate`];
+//! - enqueueing a job whose idempotency key (the message's queue id and the document
+//!   `uniqueId`) belongs to a live job (ready, delayed or leased) adds nothing and answers
+//!   [`Enqueued::Duplicate`]: the same message re-planned after a restart adds nothing, while the
+//!   same document sent in another message gets its own job (the DMP keeps one copy);
 //! - [`Queue::retry_at`] hides the job until the given time (the AMQP backend rounds the delay
 //!   up to one of its delay buckets, so a job never comes back early);
 //! - [`Queue::dead_letter`] parks the job with its reason; it is listed but never leased again.
@@ -57,19 +59,23 @@ impl fmt::Display for JobId {
 /// A job to enqueue: the idempotency key and the serialized [`DepositRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
-    /// The document `uniqueId`: at most one live job per key.
+    /// `<queue id>/<document uniqueId>`: at most one live job per key.
     pub idempotency_key: String,
     /// The payload: a [`DepositRequest`] as JSON.
     pub payload: Vec<u8>,
 }
 
 impl NewJob {
-    /// A job carrying `request`, keyed by its document `uniqueId`.
+    /// A job carrying `request`, keyed by its message and document.
+    ///
+    /// Keyed by the document alone, a document sent again in a second message while its first
+    /// deposit waited would be dropped, and the second message would wait for an outcome
+    /// reported under the first.
     pub fn from_request(request: &DepositRequest) -> Result<NewJob, QueueError> {
         let payload = serde_json::to_vec(request)
             .map_err(|source| QueueError::Payload { job: None, source })?;
         Ok(NewJob {
-            idempotency_key: request.entry.unique_id.clone(),
+            idempotency_key: format!("{}/{}", request.source.queue_id, request.entry.unique_id),
             payload,
         })
     }
@@ -99,7 +105,7 @@ impl Enqueued {
 pub struct Job {
     /// The job id.
     pub id: JobId,
-    /// The document `uniqueId`.
+    /// `<queue id>/<document uniqueId>`.
     pub idempotency_key: String,
     /// The serialized [`DepositRequest`].
     pub payload: Vec<u8>,
@@ -173,7 +179,7 @@ impl JobState {
 pub struct JobInfo {
     /// The job id.
     pub id: JobId,
-    /// The document `uniqueId`.
+    /// `<queue id>/<document uniqueId>`.
     pub idempotency_key: String,
     /// Its state.
     pub state: JobState,

@@ -139,7 +139,10 @@ pub async fn dead_letter_parks<Q: Queue>(queue: &Q) {
     let dead = queue.list(JobState::Dead, 10).await.expect("list");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, id);
-    assert_eq!(dead[0].idempotency_key, "1.2.11");
+    assert_eq!(
+        dead[0].idempotency_key,
+        sample_job("1.2.11").idempotency_key
+    );
     assert_eq!(dead[0].reason.as_deref(), Some("XDSUnknownPatientId"));
     let none = queue
         .lease(LEASE, Duration::from_millis(300))
@@ -188,7 +191,10 @@ pub async fn list_shows_jobs<Q: Queue>(queue: &Q) {
         let ready = queue.list(JobState::Ready, 10).await.expect("list");
         let mut keys: Vec<String> = ready.into_iter().map(|job| job.idempotency_key).collect();
         keys.sort();
-        keys == ["1.2.13", "1.2.14"]
+        keys == [
+            sample_job("1.2.13").idempotency_key,
+            sample_job("1.2.14").idempotency_key,
+        ]
     })
     .await;
     assert!(reached, "ready list");

@@ -20,6 +20,8 @@ pub struct Inspection {
     pub trust: TrustResult,
     /// Whether it was encrypted to the gateway.
     pub encrypted: bool,
+    /// Whether it carries `Disposition-Notification-To` (so an MDN may be due at the end).
+    pub asks_for_mdn: bool,
     /// The documents to deposit and those that are not.
     pub extraction: Extraction,
     /// The bytes relayed onward when they differ from the spooled original (an encrypted
@@ -122,6 +124,7 @@ pub fn inspect(raw: &[u8], context: &InspectContext<'_>) -> Result<Inspection, B
         .encrypted
         .then(|| decrypted_for_relay(raw, &verified.inner));
     Ok(Inspection {
+        asks_for_mdn: header_value(raw, "disposition-notification-to").is_some(),
         message_id,
         message_sha256,
         trust: verified.trust,

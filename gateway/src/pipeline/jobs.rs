@@ -8,7 +8,7 @@ use dmp_connector::queue::{NewJob, Queue, QueueError};
 use smtp_in::spool::CommittedMessage;
 
 use super::inspect::Inspection;
-use super::tracker::{JobKey, Settled};
+use super::tracker::{Finished, JobKey, Settled};
 use super::{Pipeline, domain_of, events, lock};
 use crate::ledger::{Entry, EventKind, Lookup, Outcome};
 use crate::relay::{RelayContent, RelayJob, RelayKind};
@@ -124,9 +124,8 @@ impl Pipeline {
             }
         }
         // Track before enqueueing: an outcome can come back before `enqueue` returns.
-        let finished = self
-            .tracker
-            .track(message, message_id, keys, settled, resumed);
+        let opened = Finished::open(message, message_id, inspection.asks_for_mdn, resumed);
+        let finished = self.tracker.track(opened, keys, settled);
         if let Some(finished) = finished {
             self.finish(finished).await;
             return;
@@ -195,15 +194,9 @@ impl Pipeline {
         let mut jobs = Vec::new();
         if self.deposits.is_some() {
             for request in &inspection.extraction.requests {
-                let mut job = NewJob::from_request(request)?;
-                // One job per message and document: a document sent again in another message
-                // while its first deposit waits must get its own job, or the second message
-                // would wait for an outcome reported under the first. The DMP (and the worker)
-                // recognise the identical re-submission by uniqueId.
-                job.idempotency_key = format!("{queue_id}/{}", request.entry.unique_id);
                 jobs.push(PendingJob {
                     key: JobKey::Deposit(request.entry.unique_id.clone()),
-                    job,
+                    job: NewJob::from_request(request)?,
                 });
             }
         }

@@ -101,7 +101,9 @@ impl Pipeline {
         let deposits_ended =
             !finished.deposited.is_empty() || !finished.deposit_failures.is_empty();
         let relay_failed = !finished.relay_failures.is_empty();
-        if !deposits_ended && !relay_failed {
+        let deposit_failed = !finished.deposit_failures.is_empty();
+        // Most messages need no notice: do not read the original back for them.
+        if !(relay_failed || deposit_failed || deposits_ended && finished.asks_for_mdn) {
             return Ok(());
         }
         let original = message.read_body().await.map_err(|e| e.to_string())?;

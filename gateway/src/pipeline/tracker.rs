@@ -39,8 +39,30 @@ pub struct Finished {
     pub deposit_failures: Vec<(String, String)>,
     /// Relays that failed for good: (domain, reason).
     pub relay_failures: Vec<(String, String)>,
+    /// The original carries `Disposition-Notification-To` (an MDN may be due).
+    pub asks_for_mdn: bool,
     /// Tracked again after a restart: its notifications may already be queued.
     pub resumed: bool,
+}
+
+impl Finished {
+    /// A message about to be tracked, none of its jobs ended yet.
+    pub fn open(
+        message: CommittedMessage,
+        message_id: Option<String>,
+        asks_for_mdn: bool,
+        resumed: bool,
+    ) -> Finished {
+        Finished {
+            message,
+            message_id,
+            deposited: Vec::new(),
+            deposit_failures: Vec::new(),
+            relay_failures: Vec::new(),
+            asks_for_mdn,
+            resumed,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -57,27 +79,18 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Starts tracking `message` with `jobs` outstanding; jobs already final are given in
-    /// `settled`, and `resumed` says the message was found in the spool at start. Returns the
-    /// message at once if nothing is outstanding.
+    /// Starts tracking a message (see [`Finished::open`]) with `jobs` outstanding; jobs already
+    /// final are given in `settled` (recovery). Returns the message at once if nothing is
+    /// outstanding.
     pub fn track(
         &self,
-        message: CommittedMessage,
-        message_id: Option<String>,
+        message: Finished,
         jobs: impl IntoIterator<Item = JobKey>,
         settled: impl IntoIterator<Item = (JobKey, Settled)>,
-        resumed: bool,
     ) -> Option<Finished> {
-        let queue_id = message.queue_id.as_str().to_owned();
+        let queue_id = message.message.queue_id.as_str().to_owned();
         let mut tracked = Tracked {
-            finished: Finished {
-                message,
-                message_id,
-                deposited: Vec::new(),
-                deposit_failures: Vec::new(),
-                relay_failures: Vec::new(),
-                resumed,
-            },
+            finished: message,
             outstanding: jobs.into_iter().collect(),
             since: Instant::now(),
         };
@@ -199,7 +212,11 @@ mod tests {
             JobKey::Deposit("1.2.3".into()),
             JobKey::Relay("d.test".into()),
         ];
-        assert!(tracker.track(message(ID), None, jobs, [], false).is_none());
+        assert!(
+            tracker
+                .track(Finished::open(message(ID), None, false, false), jobs, [])
+                .is_none()
+        );
         assert!(
             tracker
                 .settle(ID, JobKey::Relay("d.test".into()), Settled::Done)
@@ -235,7 +252,11 @@ mod tests {
         let tracker = Tracker::default();
         let jobs = [JobKey::Relay("d.test".into())];
         let settled = [(JobKey::Relay("d.test".into()), Settled::Done)];
-        let finished = tracker.track(message(ID), None, jobs, settled, true);
+        let finished = tracker.track(
+            Finished::open(message(ID), None, false, true),
+            jobs,
+            settled,
+        );
         assert!(finished.is_some());
         assert!(!tracker.contains(ID));
     }
