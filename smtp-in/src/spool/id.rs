@@ -1,21 +1,22 @@
 //! Queue identifiers: time-ordered, unique across processes, safe as file names.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Length of a queue id: 12 hex digits of milliseconds since the epoch, then 8 random hex digits.
 const ID_LEN: usize = 20;
 
-/// Last millisecond value handed out, so ids never go backwards in one process when the wall clock
-/// is stepped back (ordering by id then still follows the order of reception).
-static LAST_MILLIS: AtomicU64 = AtomicU64::new(0);
+/// The last id handed out, as a number (milliseconds << 32 | low bits): every new id is above it,
+/// so ids of one process are strictly increasing — also within one millisecond and when the wall
+/// clock is stepped back — and sorting them gives the order of reception.
+static LAST_ID: Mutex<u128> = Mutex::new(0);
 
 /// Identifier of one spooled message; also the stem of its file names.
 ///
-/// Sorting ids sorts messages by reception time (to the millisecond). The 32 random bits keep ids
-/// of different processes apart; the spool also creates files with `O_EXCL`, so a collision is
-/// detected and retried rather than overwriting.
+/// Sorting ids sorts messages by reception time, and within one process by reception order. The
+/// 32 random low bits keep ids of different processes apart; the spool also creates files with
+/// `O_EXCL`, so a collision is detected and retried rather than overwriting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueueId(String);
 
@@ -27,10 +28,15 @@ impl QueueId {
             .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
             // A clock before 1970 is a broken clock; the monotonic guard below still orders ids.
             .unwrap_or(0);
-        let previous = LAST_MILLIS.fetch_max(now, Ordering::Relaxed);
-        let millis = now.max(previous) & 0xffff_ffff_ffff;
         let random: u32 = rand::random();
-        QueueId(format!("{millis:012x}{random:08x}"))
+        let candidate = (u128::from(now & 0xffff_ffff_ffff) << 32) | u128::from(random);
+        let mut last = LAST_ID
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Within one millisecond (or after a clock step back) the next id follows the last one.
+        let id = candidate.max(*last + 1) & ((1u128 << 80) - 1);
+        *last = id;
+        QueueId(format!("{id:020x}"))
     }
 
     /// Parses an id as produced by this spool (20 lowercase hex digits).
@@ -74,7 +80,7 @@ mod tests {
         let unique: HashSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());
         for pair in ids.windows(2) {
-            assert!(pair[0].as_str()[..12] <= pair[1].as_str()[..12]);
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
         }
     }
 
